@@ -5,7 +5,8 @@ Conventions (spec §3):
 - Transforms are named ``dst_from_src``; a ScanNet pose is ``world_from_cam`` (camera-to-world).
 - ScanNet geometry is held in the **aligned** world (``aligned = axis_alignment @ raw``), which is
   gravity-aligned with +z up; the raw matrices stay available for traceability.
-- TAPVid-3D tracks are in each frame's **camera** coordinates; ``cam_from_world`` is world-to-camera.
+- TAPVid-3D tracks are in each frame's **camera** coordinates; ``cam_from_world`` is
+  world-to-camera.
 - Poses and intrinsics are float64; large point arrays are float32.
 """
 
