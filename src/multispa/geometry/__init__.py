@@ -2,4 +2,24 @@
 
 Conventions: OpenCV camera axes (+x right, +y down, +z forward); transforms named ``dst_from_src``;
 metres and degrees; poses float64, big point arrays float32.
+
+Modules (import them directly; this package imports none of them):
+
+- ``transforms``: ``invert_rigid``, ``apply_transform``, ``relative_pose`` (cam1_from_cam2),
+  ``rigid_transform``, and ``expect_shape`` (the shape check raising ``ShapeError``).
+- ``camera``: ``project_points`` / ``unproject_depth`` / ``unproject_points``, ``in_bounds``
+  (z > 0, 0 <= u < W, 0 <= v < H); the pixel ``(col, row)`` sits at ``(u, v) = (col, row)``.
+- ``coords``: ``round_half_away`` (exact, never Python ``round``), ``pixels_to_norm1000``
+  (clamped floor to 0..999), ``norm1000_to_pixels`` (cell centre, the scorer's inverse).
+- ``visibility``: depth-tested vertex visibility of spec §3.2 (two-sided tolerance, depth pixel
+  through the depth camera's own intrinsics), as a mask or CSR-ready int32 indices.
+- ``overlap``: bit-packed visibility (uint64 words), exact all-pairs intersections by popcount
+  (dense or block-skipping), IoU overlap in percent, pairs with overlap > 0, object visible
+  counts by ``bincount``, and ``spatial_order`` (a Z-order vertex permutation that makes block
+  skipping effective).
+- ``angles``: yaw/pitch of the optical axis in the z-up aligned world, ``wrap_deg`` into
+  (−180, 180], relative yaw/pitch (positive = left / up) and relative translation.
+- ``boxes``: gravity-aligned minimum-area oriented boxes (rotating calipers on the xy hull).
+- ``coverage``: exact minimal covering frame sets (singletons and pairs) of spec §5.4.
+- ``rigid``: rigid-body grouping of 3-D tracks (spec §5.5).
 """
