@@ -1,0 +1,1 @@
+"""Question generation: subtask table, prompt/answer templates and answer formatting."""
