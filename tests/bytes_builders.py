@@ -174,8 +174,10 @@ def make_ply_bytes(
     if fmt == "ascii":
         lines = []
         for row in vert:
-            vals = [repr(float(row[name])) if t.startswith("f") else str(int(row[name]))
-                    for name, t in fields]
+            vals = [
+                repr(float(row[name])) if t.startswith("f") else str(int(row[name]))
+                for name, t in fields
+            ]
             lines.append(" ".join(vals))
         body = "".join(line + "\n" for line in lines)
         if faces is not None:

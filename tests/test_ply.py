@@ -84,9 +84,7 @@ def test_list_element_before_vertices_is_skipped(tmp_path: Path, fmt: str) -> No
             + struct.pack(o + "BBd", 8, 0, 1.25)
             + struct.pack(o + "fh", 500.0, -3)
         )
-    data = make_ply_bytes(
-        xyz, rgb, fmt=fmt, faces=faces, pre_header=pre_header, pre_elements=pre
-    )
+    data = make_ply_bytes(xyz, rgb, fmt=fmt, faces=faces, pre_header=pre_header, pre_elements=pre)
     result = read_ply_vertices(_write(tmp_path, data))
     np.testing.assert_array_equal(result.xyz, xyz)
     np.testing.assert_array_equal(result.rgb, rgb)
@@ -173,9 +171,7 @@ def test_bad_header_lines(tmp_path: Path) -> None:
 def test_truncated_binary(tmp_path: Path, fmt: str) -> None:
     xyz, rgb, _ = _mesh(10)
     data = make_ply_bytes(xyz, rgb, fmt=fmt)
-    _expect_error(
-        _write(tmp_path, data[:-5]), "expected 10 vertices (160 bytes), file has 155"
-    )
+    _expect_error(_write(tmp_path, data[:-5]), "expected 10 vertices (160 bytes), file has 155")
 
 
 def test_truncated_ascii(tmp_path: Path) -> None:

@@ -63,7 +63,10 @@ def _raw_pose(i: int) -> np.ndarray:
     angle = 0.2 * i
     pose = np.eye(4)
     pose[0, 0], pose[0, 2], pose[2, 0], pose[2, 2] = (
-        np.cos(angle), np.sin(angle), -np.sin(angle), np.cos(angle)
+        np.cos(angle),
+        np.sin(angle),
+        -np.sin(angle),
+        np.cos(angle),
     )
     pose[:3, 3] = [0.5 * i, 1.0 - 0.1 * i, 1.5]
     if i == INVALID:
@@ -374,9 +377,7 @@ def test_sensreader_export_resized_colour(tmp_path: Path) -> None:
     scans = build_scene(tmp_path, raw=False, sensreader=True, color_size=(32, 24))
     scene = load_scannet_scene(scans, SCENE, export_root=tmp_path / "export")
     assert scene.layout == "sensreader"
-    assert _k_tuple(scene.color_intrinsics) == (
-        58.5 / 2, 57.25 / 2, 31.75 / 2, 23.5 / 2, 32, 24
-    )
+    assert _k_tuple(scene.color_intrinsics) == (58.5 / 2, 57.25 / 2, 31.75 / 2, 23.5 / 2, 32, 24)
     assert _k_tuple(scene.depth_intrinsics) == _k_of(K_DEPTH, DEPTH_SIZE)
     assert any("colour images are 32x24" in w and "64x48" in w for w in scene.warnings)
     data = scene.frames_source.read(10)
@@ -391,7 +392,12 @@ def test_sensreader_export_default_size_without_txt(tmp_path: Path) -> None:
     scene = load_scannet_scene(scans, SCENE, export_root=tmp_path / "export")
     sx, sy = 64 / 1296, 48 / 968
     assert _k_tuple(scene.color_intrinsics) == (
-        58.5 * sx, 57.25 * sy, 31.75 * sx, 23.5 * sy, 64, 48
+        58.5 * sx,
+        57.25 * sy,
+        31.75 * sx,
+        23.5 * sy,
+        64,
+        48,
     )
     assert scene.depth_intrinsics.width == 32
     assert scene.depth_intrinsics.fx == 28.75 * (32 / 640)

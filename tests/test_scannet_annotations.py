@@ -48,17 +48,31 @@ def test_scene_meta_values(tmp_path: Path) -> None:
     c, d = meta.color_intrinsics, meta.depth_intrinsics
     assert c is not None and d is not None
     assert (c.fx, c.fy, c.cx, c.cy, c.width, c.height) == (
-        1170.187988, 1170.187988, 647.75, 483.75, 1296, 968
+        1170.187988,
+        1170.187988,
+        647.75,
+        483.75,
+        1296,
+        968,
     )
     assert (d.fx, d.fy, d.cx, d.cy, d.width, d.height) == (
-        571.623718, 571.5, 319.5, 239.5, 640, 480
+        571.623718,
+        571.5,
+        319.5,
+        239.5,
+        640,
+        480,
     )
     assert meta.path == path
 
 
 def test_scene_meta_absent_keys(tmp_path: Path) -> None:
-    meta = read_scene_meta(_write(tmp_path / "s.txt", "sceneType = Office\nfx_depth = 500\n"
-                                  "fy_depth = 501\nmx_depth = 300\nmy_depth = 200\n"))
+    meta = read_scene_meta(
+        _write(
+            tmp_path / "s.txt",
+            "sceneType = Office\nfx_depth = 500\nfy_depth = 501\nmx_depth = 300\nmy_depth = 200\n",
+        )
+    )
     np.testing.assert_array_equal(meta.axis_alignment, np.eye(4))
     assert not meta.has_axis_alignment
     assert meta.color_size is None and meta.color_intrinsics is None
@@ -201,9 +215,7 @@ def test_build_instances_errors() -> None:
         build_instances(np.array([10, 11, 12]), _groups(), 4, segs_path=segs)
     assert segs.name in str(info.value)
     with pytest.raises(FormatError, match="objectId 2 \\('lamp'\\) lists segment 13") as info:
-        build_instances(
-            np.array([10, 11, 12]), _groups(), 3, segs_path=segs, aggregation_path=agg
-        )
+        build_instances(np.array([10, 11, 12]), _groups(), 3, segs_path=segs, aggregation_path=agg)
     assert agg.name in str(info.value)
     assert segs.name in str(info.value)
 

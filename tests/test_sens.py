@@ -100,10 +100,20 @@ def test_header_fields_and_intrinsics(tmp_path: Path) -> None:
         assert sens.num_frames == 3 and len(sens) == 3
         ci, di = h.color_intrinsics, h.depth_intrinsics
         assert (ci.fx, ci.fy, ci.cx, ci.cy, ci.width, ci.height) == (
-            1170.25, 1169.5, 647.75, 483.75, 16, 12
+            1170.25,
+            1169.5,
+            647.75,
+            483.75,
+            16,
+            12,
         )
         assert (di.fx, di.fy, di.cx, di.cy, di.width, di.height) == (
-            571.625, 571.0, 319.5, 239.25, 8, 6
+            571.625,
+            571.0,
+            319.5,
+            239.25,
+            8,
+            6,
         )
         np.testing.assert_array_equal(h.color_extrinsics, np.eye(4))
         np.testing.assert_allclose(h.depth_extrinsics, extr, rtol=0, atol=1e-7)

@@ -298,10 +298,16 @@ def _required_checks(name: str) -> list[tuple[str, tuple[str, ...]]]:
         checks += [("unit", ("degrees",))]
     if name.startswith("object_size"):
         dim = name.rsplit("_", 1)[1]
-        definition = {"height": "vertical extent", "length": "longer horizontal side",
-                      "width": "shorter horizontal side"}[dim]
-        checks += [("label", (SAMPLE_FIELDS["label"],)), ("all images", ("use all images",)),
-                   ("dimension", (f"{dim} means the {definition}",))]
+        definition = {
+            "height": "vertical extent",
+            "length": "longer horizontal side",
+            "width": "shorter horizontal side",
+        }[dim]
+        checks += [
+            ("label", (SAMPLE_FIELDS["label"],)),
+            ("all images", ("use all images",)),
+            ("dimension", (f"{dim} means the {definition}",)),
+        ]
     for field in spec.shown_fields:
         checks += [("field", (SAMPLE_FIELDS[field],))]
     return checks
@@ -315,8 +321,11 @@ def test_every_description_question_pair_carries_required_information() -> None:
             for i in range(len(ts.descriptions)):
                 for j in range(len(questions)):
                     human = render_with_indices(
-                        name, indices={"description": i, "question": j, "answer": 0},
-                        fields=_fields(name), variant=variant, num_images=ts.spec.num_images,
+                        name,
+                        indices={"description": i, "question": j, "answer": 0},
+                        fields=_fields(name),
+                        variant=variant,
+                        num_images=ts.spec.num_images,
                     ).human
                     for what, alternatives in checks:
                         assert any(_word(human, w) for w in alternatives), (name, i, j, what)
@@ -357,9 +366,11 @@ def test_every_answer_renders_one_backtick_span_equal_to_the_formatted_gt() -> N
             for k in range(len(ts.answers_for(variant))):
                 for gt in gts:
                     rendered = render_with_indices(
-                        name, indices={"description": 0, "question": 0, "answer": k},
+                        name,
+                        indices={"description": 0, "question": 0, "answer": k},
                         fields=_fields(name, format_answer(spec.answer_type, gt)),
-                        variant=variant, num_images=spec.num_images,
+                        variant=variant,
+                        num_images=spec.num_images,
                     )
                     spans = re.findall(r"`([^`]*)`", rendered.gpt)
                     assert rendered.gpt.count("`") == 2, (name, k, rendered.gpt)
@@ -380,8 +391,17 @@ def test_every_answer_renders_one_backtick_span_equal_to_the_formatted_gt() -> N
 
 
 def test_static_answers_open_by_saying_the_point_stayed() -> None:
-    stay = ("stayed", "did not move", "stationary", "remained", "held still", "no movement",
-            "kept its position", "did not change position", "remained static")
+    stay = (
+        "stayed",
+        "did not move",
+        "stationary",
+        "remained",
+        "held still",
+        "no movement",
+        "kept its position",
+        "did not change position",
+        "remained static",
+    )
     for name in SUBTASKS:
         if name.startswith("object_movement"):
             for text in template_set(name).answers["static"]:
@@ -395,9 +415,11 @@ def test_human_turn_layout() -> None:
         spec = SUBTASKS[name]
         prefix = "<image>\n" if spec.num_images == 1 else "Image-1: <image>\nImage-2: <image>\n"
         rendered = render_with_indices(
-            name, indices={"description": 1, "question": 2, "answer": 3},
+            name,
+            indices={"description": 1, "question": 2, "answer": 3},
             fields=_fields(name, format_answer(spec.answer_type, _gts(name)[0])),
-            variant=spec.variants[0], num_images=spec.num_images,
+            variant=spec.variants[0],
+            num_images=spec.num_images,
         )
         ts = template_set(name)
         values = {**ts.notes, **_fields(name)}
@@ -405,7 +427,7 @@ def test_human_turn_layout() -> None:
         question = string.Template(ts.questions_for(spec.variants[0])[2]).substitute(values)
         assert rendered.human == f"{prefix}{description}\n{question}"
         assert rendered.human.count("<image>") == spec.num_images
-        assert rendered.human[len(prefix):].count("\n") == 1
+        assert rendered.human[len(prefix) :].count("\n") == 1
         assert "`" not in rendered.human and "$" not in rendered.human
         assert "  " not in rendered.human
         assert rendered.indices == {"description": 1, "question": 2, "answer": 3}
@@ -414,10 +436,12 @@ def test_human_turn_layout() -> None:
 def test_render_prompt_is_deterministic_and_draws_in_order() -> None:
     name = "depth_comparison_coord"
     fields = _fields(name, format_answer("coord", [412, 655]))
-    first = render_prompt(name, rng=np.random.default_rng(11), fields=fields, variant="farther",
-                          num_images=1)
-    second = render_prompt(name, rng=np.random.default_rng(11), fields=fields, variant="farther",
-                           num_images=1)
+    first = render_prompt(
+        name, rng=np.random.default_rng(11), fields=fields, variant="farther", num_images=1
+    )
+    second = render_prompt(
+        name, rng=np.random.default_rng(11), fields=fields, variant="farther", num_images=1
+    )
     assert first == second
     rng = np.random.default_rng(11)
     ts = template_set(name)
@@ -466,8 +490,13 @@ def test_render_prompt_covers_all_templates_over_many_draws() -> None:
 )
 def test_render_refuses_bad_calls(name, fields, variant, num_images, match) -> None:
     with pytest.raises(ValueError, match=match):
-        render_prompt(name, rng=np.random.default_rng(0), fields=fields, variant=variant,
-                      num_images=num_images)
+        render_prompt(
+            name,
+            rng=np.random.default_rng(0),
+            fields=fields,
+            variant=variant,
+            num_images=num_images,
+        )
 
 
 # ------------------------------------------------------------------------------- validation
@@ -485,33 +514,52 @@ def _family_text(family: str) -> str:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        (f"{FIRST_DOT_DESCRIPTION} ${{depth_note}}",
-         "      - The image shows an indoor scene with one `${marker}` dot. ${depth_note}",
-         ["depth_estimation_dot", "descriptions[0]", "backtick"]),
-        (f"{FIRST_DOT_DESCRIPTION} ${{depth_note}}", FIRST_DOT_DESCRIPTION,
-         ["depth_estimation_dot", "descriptions[0] + questions[0]", "depth_note"]),
-        ("      - What is the depth of the marked point, in millimetres?",
-         "      - How deep is the point under the  ${marker}   DOT? Answer with an integer number"
-         " of millimetres.",
-         ["depth_estimation_dot", "questions[1]", "duplicate of"]),
-        ("      - The marked point is at a depth of ${answer} mm.",
-         "      - The marked point is at a depth of ${value} mm.",
-         ["depth_estimation_dot", "answers[0]", "exactly once"]),
-        ("      - The marked point is at a depth of ${answer} mm.",
-         "      - The marked point is at a depth of ${answer}.",
-         ["depth_estimation_dot", "answers[0]", "unit"]),
-        ("      - Estimate the depth at ${point} and give it in mm.",
-         "      - Estimate the depth at ${point}.",
-         ["depth_estimation_coord", "questions[2]", "answer form"]),
-        ("      - Report the depth of the marked spot in mm.",
-         "      - Report the depth of the ${colour} spot in mm.",
-         ["depth_estimation_dot", "questions[6]", "undeclared"]),
-        ("\n        - Point ${answer} is closer to the camera.",
-         "",
-         ["depth_comparison_dot", "answers.closer", "at least 10"]),
-        ("      - The nearer point is ${answer}.",
-         "      - The nearer point is ${answer}, not B.",
-         ["depth_comparison_dot", "answers.closer[1]", "answer words"]),
+        (
+            f"{FIRST_DOT_DESCRIPTION} ${{depth_note}}",
+            "      - The image shows an indoor scene with one `${marker}` dot. ${depth_note}",
+            ["depth_estimation_dot", "descriptions[0]", "backtick"],
+        ),
+        (
+            f"{FIRST_DOT_DESCRIPTION} ${{depth_note}}",
+            FIRST_DOT_DESCRIPTION,
+            ["depth_estimation_dot", "descriptions[0] + questions[0]", "depth_note"],
+        ),
+        (
+            "      - What is the depth of the marked point, in millimetres?",
+            "      - How deep is the point under the  ${marker}   DOT? Answer with an integer"
+            " number of millimetres.",
+            ["depth_estimation_dot", "questions[1]", "duplicate of"],
+        ),
+        (
+            "      - The marked point is at a depth of ${answer} mm.",
+            "      - The marked point is at a depth of ${value} mm.",
+            ["depth_estimation_dot", "answers[0]", "exactly once"],
+        ),
+        (
+            "      - The marked point is at a depth of ${answer} mm.",
+            "      - The marked point is at a depth of ${answer}.",
+            ["depth_estimation_dot", "answers[0]", "unit"],
+        ),
+        (
+            "      - Estimate the depth at ${point} and give it in mm.",
+            "      - Estimate the depth at ${point}.",
+            ["depth_estimation_coord", "questions[2]", "answer form"],
+        ),
+        (
+            "      - Report the depth of the marked spot in mm.",
+            "      - Report the depth of the ${colour} spot in mm.",
+            ["depth_estimation_dot", "questions[6]", "undeclared"],
+        ),
+        (
+            "\n        - Point ${answer} is closer to the camera.",
+            "",
+            ["depth_comparison_dot", "answers.closer", "at least 10"],
+        ),
+        (
+            "      - The nearer point is ${answer}.",
+            "      - The nearer point is ${answer}, not B.",
+            ["depth_comparison_dot", "answers.closer[1]", "answer words"],
+        ),
         ("family: depth", "family: depth\nfamily: depth", ["duplicate key"]),
         ("family: depth", "family: camera", ["expected 'depth'"]),
     ],
@@ -541,7 +589,8 @@ def test_phrase_shared_outside_shared_lists_is_refused() -> None:
     # The width list reuses a height question verbatim: different information, so refused.
     bad = text.replace(
         "      - How wide is the ${label}? Answer in millimetres.\n",
-        "      - What is the height of the ${label}, in mm?\n", 1,
+        "      - What is the height of the ${label}, in mm?\n",
+        1,
     )
     assert old in text
     with pytest.raises(ConfigError, match="also in"):

@@ -18,20 +18,27 @@ from multispa.geometry.angles import (
 from multispa.geometry.transforms import rigid_transform
 
 
-def camera(yaw_deg: float, pitch_deg: float = 0.0, roll_deg: float = 0.0,
-           centre: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+def camera(
+    yaw_deg: float,
+    pitch_deg: float = 0.0,
+    roll_deg: float = 0.0,
+    centre: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> np.ndarray:
     """``world_from_cam`` (z-up world) looking at azimuth ``yaw_deg``, tilted up ``pitch_deg``.
 
     Built from explicit forward/right/down vectors, independently of the code under test.
     """
     yaw, pitch, roll = (math.radians(a) for a in (yaw_deg, pitch_deg, roll_deg))
-    forward = np.array([math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw),
-                        math.sin(pitch)])
+    forward = np.array(
+        [math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw), math.sin(pitch)]
+    )
     right = np.array([math.sin(yaw), -math.cos(yaw), 0.0])  # horizontal, forward × up
     down = np.cross(forward, right)
     # roll: rotate right/down about forward
-    right, down = (math.cos(roll) * right + math.sin(roll) * down,
-                   -math.sin(roll) * right + math.cos(roll) * down)
+    right, down = (
+        math.cos(roll) * right + math.sin(roll) * down,
+        -math.sin(roll) * right + math.cos(roll) * down,
+    )
     return rigid_transform(np.stack([right, down, forward], axis=1), np.array(centre))
 
 
@@ -112,11 +119,14 @@ def test_yaw_pitch_match_construction_and_ignore_roll_and_position() -> None:
     rng = np.random.default_rng(0)
     yaws = rng.uniform(-179.0, 179.0, 40)
     pitches = rng.uniform(-80.0, 80.0, 40)
-    poses = np.stack([
-        camera(y, p, roll_deg=r, centre=tuple(c))
-        for y, p, r, c in zip(yaws, pitches, rng.uniform(-60, 60, 40), rng.normal(size=(40, 3)),
-                              strict=True)
-    ])
+    poses = np.stack(
+        [
+            camera(y, p, roll_deg=r, centre=tuple(c))
+            for y, p, r, c in zip(
+                yaws, pitches, rng.uniform(-60, 60, 40), rng.normal(size=(40, 3)), strict=True
+            )
+        ]
+    )
     yaw, pitch = yaw_pitch_deg(poses)  # batched over the leading dimension
     assert yaw.shape == (40,)
     np.testing.assert_allclose(yaw, yaws, atol=1e-9)
@@ -131,11 +141,23 @@ def test_yaw_pitch_match_construction_and_ignore_roll_and_position() -> None:
 
 def test_wrap_deg_interval_and_congruence() -> None:
     rng = np.random.default_rng(1)
-    angles = np.concatenate([
-        rng.uniform(-1000, 1000, 1000),
-        [-180.0, 180.0, 540.0, -540.0, 0.0, 360.0, -360.0, 180.0 + 1e-14, -180.0 - 1e-14,
-         -180.0 + 1e-13],
-    ])
+    angles = np.concatenate(
+        [
+            rng.uniform(-1000, 1000, 1000),
+            [
+                -180.0,
+                180.0,
+                540.0,
+                -540.0,
+                0.0,
+                360.0,
+                -360.0,
+                180.0 + 1e-14,
+                -180.0 - 1e-14,
+                -180.0 + 1e-13,
+            ],
+        ]
+    )
     wrapped = wrap_deg(angles)
     assert np.all(wrapped > -180.0) and np.all(wrapped <= 180.0)
     turns = (angles - wrapped) / 360.0

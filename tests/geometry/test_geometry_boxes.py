@@ -10,8 +10,13 @@ import pytest
 from multispa.geometry.boxes import OrientedBox, gravity_aligned_obb, min_area_rectangle
 
 
-def yawed_box_points(dims: tuple[float, float, float], yaw_deg: float, centre: np.ndarray,
-                     surface_samples: int, rng: np.random.Generator) -> np.ndarray:
+def yawed_box_points(
+    dims: tuple[float, float, float],
+    yaw_deg: float,
+    centre: np.ndarray,
+    surface_samples: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Corners (and optional surface samples) of a box ``dims`` = (along x', along y', z)."""
     half = np.array(dims) / 2
     corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * half
@@ -57,7 +62,8 @@ def test_recovers_known_rotated_box(surface_samples: int, yaw_deg: float) -> Non
     np.testing.assert_allclose(np.sort(corners[:, 2]), [0.5] * 4 + [1.3] * 4, atol=1e-6)
     np.testing.assert_allclose(
         sorted(np.linalg.norm(corners[:4, :2] - centre[:2], axis=1)),
-        [math.hypot(0.6, 0.25)] * 4, atol=1e-3,
+        [math.hypot(0.6, 0.25)] * 4,
+        atol=1e-3,
     )
 
 

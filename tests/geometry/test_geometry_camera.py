@@ -87,8 +87,9 @@ def test_unproject_points_inverts_project_points() -> None:
     uv_px, z = project_points(points, COLOR)
     np.testing.assert_allclose(unproject_points(uv_px, z, COLOR), points, atol=1e-12)
     # pixel centre values, one depth for all
-    back = unproject_points(np.array([[COLOR.cx, COLOR.cy], [COLOR.cx + COLOR.fx, COLOR.cy]]),
-                            np.array(2.0), COLOR)
+    back = unproject_points(
+        np.array([[COLOR.cx, COLOR.cy], [COLOR.cx + COLOR.fx, COLOR.cy]]), np.array(2.0), COLOR
+    )
     np.testing.assert_allclose(back, [[0.0, 0.0, 2.0], [2.0, 0.0, 2.0]], atol=1e-12)
 
 

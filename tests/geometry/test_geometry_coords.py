@@ -57,11 +57,13 @@ def exact_norm1000(u: float, size: int) -> int:
 @pytest.mark.parametrize(("width", "height"), [(1296, 968), (640, 480), (1000, 1000), (333, 777)])
 def test_pixels_to_norm1000_matches_exact_floor(width: int, height: int) -> None:
     rng = np.random.default_rng(width)
-    u = np.concatenate([
-        rng.uniform(-5, width + 5, 400),
-        np.arange(0, width + 1, dtype=np.float64),  # every integer pixel incl. the right edge
-        np.arange(0, width, dtype=np.float64) + 0.5,
-    ])
+    u = np.concatenate(
+        [
+            rng.uniform(-5, width + 5, 400),
+            np.arange(0, width + 1, dtype=np.float64),  # every integer pixel incl. the right edge
+            np.arange(0, width, dtype=np.float64) + 0.5,
+        ]
+    )
     v = np.resize(
         np.concatenate([np.arange(0, height + 1, dtype=np.float64), rng.uniform(0, height, 50)]),
         u.size,
@@ -79,8 +81,9 @@ def test_norm1000_grid_round_trip_through_cell_centres() -> None:
         uv_px = norm1000_to_pixels(grid, width, height)
         assert uv_px.shape == (1000, 1000, 2)
         np.testing.assert_array_equal(pixels_to_norm1000(uv_px, width, height), grid)
-    np.testing.assert_allclose(norm1000_to_pixels(np.array([499, 0]), 1296, 968),
-                               [499.5 * 1.296, 0.5 * 0.968])
+    np.testing.assert_allclose(
+        norm1000_to_pixels(np.array([499, 0]), 1296, 968), [499.5 * 1.296, 0.5 * 0.968]
+    )
 
 
 def test_convention_origin_top_left_x_along_width() -> None:

@@ -10,8 +10,9 @@ import pytest
 from multispa.geometry.coverage import axis_extents, minimal_covering_sets
 
 
-def brute_minimal_sets(lo: np.ndarray, hi: np.ndarray, length: float, fraction: float,
-                       max_size: int) -> set[tuple[int, ...]]:
+def brute_minimal_sets(
+    lo: np.ndarray, hi: np.ndarray, length: float, fraction: float, max_size: int
+) -> set[tuple[int, ...]]:
     """Every covering set of at most ``max_size`` frames none of whose proper subsets covers."""
     threshold = fraction * length  # the same single float threshold as the code under test
 

@@ -8,7 +8,14 @@ import importlib
 import pytest
 
 MODULES = [
-    "transforms", "camera", "coords", "visibility", "overlap", "angles", "boxes", "coverage",
+    "transforms",
+    "camera",
+    "coords",
+    "visibility",
+    "overlap",
+    "angles",
+    "boxes",
+    "coverage",
     "rigid",
 ]
 

@@ -53,9 +53,14 @@ def test_intersections_match_brute_force(points: int, blocky: bool) -> None:
     assert packed.shape == (17, (points + 63) // 64)
     expected = brute_intersections(masks)
     np.testing.assert_array_equal(visible_counts(packed), masks.sum(axis=1))
-    for kwargs in ({}, {"method": "dense"}, {"method": "blocked"},
-                   {"method": "blocked", "block_words": 1}, {"method": "blocked", "block_words": 3},
-                   {"method": "auto", "block_words": 2}):
+    for kwargs in (
+        {},
+        {"method": "dense"},
+        {"method": "blocked"},
+        {"method": "blocked", "block_words": 1},
+        {"method": "blocked", "block_words": 3},
+        {"method": "auto", "block_words": 2},
+    ):
         result = pairwise_intersections(packed, **kwargs)
         assert result.dtype == np.int64
         np.testing.assert_array_equal(result, expected, err_msg=str(kwargs))

@@ -34,20 +34,26 @@ def synthetic_scene(
     tracks = []
     for t in range(frames):
         # curved paths: no static track can stay perpendicular to a body's motion throughout
-        pose_a = rigid_transform(rotation_z(0.08 * t),
-                                 np.array([1.0 + 0.05 * t, 0.4 * math.sin(0.5 * t), 0.5]))
-        pose_b = rigid_transform(rotation_x(0.1 * t) @ rotation_z(-0.05 * t),
-                                 np.array([-1.0 + 0.3 * math.cos(0.4 * t), 0.04 * t, 0.8]))
-        pose_s = rigid_transform(rotation_z(0.2 * t),
-                                 np.array([0.3 * math.sin(0.6 * t), -1.0 - 0.06 * t,
-                                           1.0 + 0.3 * math.cos(0.5 * t)]))
-        frame = np.concatenate([
-            background,
-            apply_transform(pose_a, box_a),
-            apply_transform(pose_b, box_b),
-            apply_transform(pose_s, small),
-            drifters + rng.normal(0, 0.05, drifters.shape) * t,
-        ])
+        pose_a = rigid_transform(
+            rotation_z(0.08 * t), np.array([1.0 + 0.05 * t, 0.4 * math.sin(0.5 * t), 0.5])
+        )
+        pose_b = rigid_transform(
+            rotation_x(0.1 * t) @ rotation_z(-0.05 * t),
+            np.array([-1.0 + 0.3 * math.cos(0.4 * t), 0.04 * t, 0.8]),
+        )
+        pose_s = rigid_transform(
+            rotation_z(0.2 * t),
+            np.array([0.3 * math.sin(0.6 * t), -1.0 - 0.06 * t, 1.0 + 0.3 * math.cos(0.5 * t)]),
+        )
+        frame = np.concatenate(
+            [
+                background,
+                apply_transform(pose_a, box_a),
+                apply_transform(pose_b, box_b),
+                apply_transform(pose_s, small),
+                drifters + rng.normal(0, 0.05, drifters.shape) * t,
+            ]
+        )
         tracks.append(frame)
     world = np.stack(tracks)
     order = rng.permutation(world.shape[1])  # tracks of a body are not contiguous

@@ -55,8 +55,11 @@ def check_both(points_cam: np.ndarray, depth_m: np.ndarray) -> np.ndarray:
     mask = visible_vertices(points_cam, identity, COLOR, depth_m, DEPTH)
     angle = 0.7
     rotation = np.array(
-        [[math.cos(angle), -math.sin(angle), 0.0], [math.sin(angle), math.cos(angle), 0.0],
-         [0.0, 0.0, 1.0]]
+        [
+            [math.cos(angle), -math.sin(angle), 0.0],
+            [math.sin(angle), math.cos(angle), 0.0],
+            [0.0, 0.0, 1.0],
+        ]
     )
     world_from_cam = rigid_transform(rotation, np.array([1.0, -2.0, 0.5]))
     points_world = apply_transform(world_from_cam, points_cam)
@@ -78,14 +81,16 @@ def test_two_sided_tolerance_absolute_and_relative() -> None:
 def test_hole_behind_camera_and_depth_field_of_view() -> None:
     depth_m = np.full((40, 50), 2.0, dtype=np.float32)
     depth_m[20, 25] = 0.0  # hole at the principal point
-    points = np.array([
-        [0.0, 0.0, 2.0],  # on the hole: invalid depth
-        [0.1, 0.0, 2.0],  # visible
-        [0.0, 0.0, -2.0],  # behind the camera
-        [0.9, 0.0, 2.0],  # x/z = 0.45: inside colour (tan 0.5), outside depth (tan 0.39)
-        [1.1, 0.0, 2.0],  # outside colour
-        [0.0, 0.79, 2.0],  # v = 79.5 < 80 in colour, v_d = 45.3 outside depth
-    ])
+    points = np.array(
+        [
+            [0.0, 0.0, 2.0],  # on the hole: invalid depth
+            [0.1, 0.0, 2.0],  # visible
+            [0.0, 0.0, -2.0],  # behind the camera
+            [0.9, 0.0, 2.0],  # x/z = 0.45: inside colour (tan 0.5), outside depth (tan 0.39)
+            [1.1, 0.0, 2.0],  # outside colour
+            [0.0, 0.79, 2.0],  # v = 79.5 < 80 in colour, v_d = 45.3 outside depth
+        ]
+    )
     assert check_both(points, depth_m).tolist() == [False, True, False, False, False, False]
 
 
@@ -104,12 +109,14 @@ def test_depth_pixel_rounds_half_away_from_zero() -> None:
     depth_m[20, 11] = 2.0  # u_d = 10.5 exactly must read column 11
     depth_m[20, 0] = 2.0
     depth_m[20, 49] = 2.0
-    points = np.array([
-        [-14.5 / 64 * 2.0, 0.0, 2.0],  # u_d = 10.5 → 11: visible
-        [-25.5 / 64 * 2.0, 0.0, 2.0],  # u_d = -0.5 → -1: outside the depth image
-        [24.5 / 64 * 2.0, 0.0, 2.0],  # u_d = 49.5 → 50: outside the depth image
-        [-25.4 / 64 * 2.0, 0.0, 2.0],  # u_d = -0.4 → 0: visible
-    ])
+    points = np.array(
+        [
+            [-14.5 / 64 * 2.0, 0.0, 2.0],  # u_d = 10.5 → 11: visible
+            [-25.5 / 64 * 2.0, 0.0, 2.0],  # u_d = -0.5 → -1: outside the depth image
+            [24.5 / 64 * 2.0, 0.0, 2.0],  # u_d = 49.5 → 50: outside the depth image
+            [-25.4 / 64 * 2.0, 0.0, 2.0],  # u_d = -0.4 → 0: visible
+        ]
+    )
     assert check_both(points, depth_m).tolist() == [True, False, False, True]
 
 
@@ -157,8 +164,9 @@ def test_matches_reference_on_random_room_views() -> None:
         index = visible_vertex_indices(points_world, world_from_cam, COLOR, depth_m, DEPTH)
         assert index.dtype == np.int32
         np.testing.assert_array_equal(index, np.flatnonzero(expected))
-        loose = visible_vertices(points_world, world_from_cam, COLOR, depth_m, DEPTH,
-                                 abs_tol_m=0.2, rel_tol=0.0)
+        loose = visible_vertices(
+            points_world, world_from_cam, COLOR, depth_m, DEPTH, abs_tol_m=0.2, rel_tol=0.0
+        )
         np.testing.assert_array_equal(
             loose,
             reference_visible(points_world, world_from_cam, COLOR, depth_m, DEPTH, 0.2, 0.0),
@@ -175,5 +183,6 @@ def test_shape_checks() -> None:
         visible_vertices(np.zeros((3, 2)), np.eye(4), COLOR, depth_m, DEPTH)
     with pytest.raises(ShapeError, match="world_from_cam"):
         visible_vertices(np.zeros((3, 3)), np.eye(3), COLOR, depth_m, DEPTH)
-    assert visible_vertex_indices(np.zeros((0, 3), np.float32), np.eye(4), COLOR, depth_m,
-                                  DEPTH).shape == (0,)
+    assert visible_vertex_indices(
+        np.zeros((0, 3), np.float32), np.eye(4), COLOR, depth_m, DEPTH
+    ).shape == (0,)

@@ -5,8 +5,12 @@ point that ``project_points`` maps a 3-D point to, so a mesh vertex that project
 on the surface the nearest pixel shows. Ray parameters are camera-frame z-depths: the camera-frame
 direction of pixel (u, v) is ((u − cx)/fx, (v − cy)/fy, 1).
 
-Boxes are culled in screen space (the pixel rectangle their corners project to) so a box costs
-only the pixels it can cover.
+Speed: in any frame whose axes are fixed (world, or one box's frame), each component of the ray
+direction is an affine function a·x'(u) + b·y'(v) + c of the pixel's normalised coordinates, so
+it is one outer sum of a row and a column vector; no ``(H, W, 3)`` matrix product is needed.
+The room (seen from inside) is hit where 1/t is largest over its six walls, and 1/t for one wall
+is itself affine. A box (seen from outside) is hit through one of its at most three front faces;
+each front face is tested only inside the pixel rectangle its four corners project to.
 """
 
 from __future__ import annotations
@@ -50,7 +54,9 @@ class RayHits:
         part: ``(H, W)`` int32 index of the hit box, ``ROOM_PART`` for the room, ``NO_HIT``.
         face: ``(H, W)`` int8 face index ``2·axis + (1 if the face is on the + side else 0)``
             in the hit part's own frame (room: world axes); −1 where nothing is hit.
-        local: ``(H, W, 3)`` float32 hit point in the hit part's own frame (room: world frame).
+        local: ``(H, W, 3)`` float32 hit point in the hit part's own frame (room: world frame);
+            0 where nothing is hit. On a box face the coordinate across the face is exactly ±half.
+            ``render_view`` returns a view of ``(3, H, W)`` coordinate planes (not C-contiguous).
     """
 
     depth_m: np.ndarray
@@ -72,91 +78,164 @@ def _invert_rigid(dst_from_src: np.ndarray) -> np.ndarray:
 
 def pixel_directions(intrinsics: Intrinsics) -> np.ndarray:
     """Camera-frame ray directions with unit z for every pixel: ``(H, W, 3)`` float32."""
-    u = (np.arange(intrinsics.width, dtype=np.float64) - intrinsics.cx) / intrinsics.fx
-    v = (np.arange(intrinsics.height, dtype=np.float64) - intrinsics.cy) / intrinsics.fy
+    x, y = _normalised_axes(intrinsics)
     directions = np.empty((intrinsics.height, intrinsics.width, 3), dtype=np.float32)
-    directions[..., 0] = u[None, :]
-    directions[..., 1] = v[:, None]
+    directions[..., 0] = x[None, :]
+    directions[..., 1] = y[:, None]
     directions[..., 2] = 1.0
     return directions
 
 
-def _slab_entry(
-    origin: np.ndarray, directions: np.ndarray, half: np.ndarray, near: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Entry parameter of rays into an axis-aligned box [−half, half] seen from outside.
+def _normalised_axes(intrinsics: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """``x'`` per column ``(W,)`` and ``y'`` per row ``(H,)``, float32 (rounded from float64)."""
+    x = (np.arange(intrinsics.width, dtype=np.float64) - intrinsics.cx) / intrinsics.fx
+    y = (np.arange(intrinsics.height, dtype=np.float64) - intrinsics.cy) / intrinsics.fy
+    return x.astype(np.float32), y.astype(np.float32)
 
-    Args:
-        origin: ``(3,)`` ray origin in the box frame.
-        directions: ``(n, 3)`` float32 ray directions in the box frame.
-        half: ``(3,)`` half extents.
-        near: minimum accepted parameter.
 
-    Returns:
-        ``(t (n,), hit (n,) bool, face (n,) int8)``.
+class _Screen:
+    """Normalised pixel axes and the affine-component evaluator over a pixel window."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x = x.astype(np.float64)
+        self.y = y.astype(np.float64)
+
+    def affine(
+        self, coefficients: np.ndarray, rows: slice = slice(None), cols: slice = slice(None)
+    ) -> np.ndarray:
+        """``a·x'(u) + b·y'(v) + c`` over the window, ``(h, w)`` float32."""
+        a, b, c = coefficients
+        column = (a * self.x[cols]).astype(np.float32)
+        row = (b * self.y[rows] + c).astype(np.float32)
+        return np.add.outer(row, column)
+
+
+def _cast_room(
+    screen: _Screen,
+    rotation: np.ndarray,
+    origin: np.ndarray,
+    room_min: np.ndarray,
+    room_max: np.ndarray,
+    depth: np.ndarray,
+    part: np.ndarray,
+    face: np.ndarray,
+    local: np.ndarray,
+) -> None:
+    """Fill every pixel with the wall its ray leaves the room through (camera inside)."""
+    best: np.ndarray | None = None
+    for axis in range(3):
+        for positive in (False, True):
+            wall = room_max[axis] if positive else room_min[axis]
+            # 1/t of this wall: D_axis / (wall − o_axis); positive only for rays heading to it.
+            inverse_t = screen.affine(rotation[axis] / (wall - origin[axis]))
+            code = 2 * axis + int(positive)
+            if best is None:
+                best = inverse_t
+                face[:] = code
+                continue
+            closer = inverse_t > best
+            np.copyto(best, inverse_t, where=closer)
+            np.copyto(face, np.int8(code), where=closer)
+    assert best is not None
+    with np.errstate(divide="ignore"):
+        np.divide(np.float32(1.0), best, out=depth)
+    part[:] = ROOM_PART
+    for axis in range(3):
+        component = screen.affine(rotation[axis])
+        np.multiply(component, depth, out=local[axis])
+        local[axis] += np.float32(origin[axis])
+
+
+def _front_faces(
+    cam_from_boxes: np.ndarray, halves: np.ndarray, intrinsics: Intrinsics, near: float
+) -> list[tuple[int, int, float, slice, slice]]:
+    """The box faces that face the camera, with the pixel window each can cover.
+
+    Returns ``(box, axis, sign, rows, cols)`` in box order; ``sign`` is +1 for the face at
+    +half. A face behind the camera is dropped; one crossing the near plane gets the full image.
     """
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        inverse = 1.0 / directions
-        t_low = (-half - origin).astype(np.float32) * inverse
-        t_high = (half - origin).astype(np.float32) * inverse
-    t_min = np.minimum(t_low, t_high)
-    t_max = np.maximum(t_low, t_high)
-    axis = np.argmax(np.nan_to_num(t_min, nan=-np.inf), axis=1)
-    rows = np.arange(t_min.shape[0])
-    t_near = t_min[rows, axis]
-    t_far = np.min(np.nan_to_num(t_max, nan=np.inf), axis=1)
-    hit = (t_near <= t_far) & (t_near > near)
-    # The ray enters through the face on the side it comes from: the + face when it travels −.
-    positive_face = directions[rows, axis] < 0
-    face = (2 * axis + positive_face).astype(np.int8)
-    return t_near, hit, face
+    box_from_cams = _invert_rigid(cam_from_boxes)
+    origins = box_from_cams[:, :3, 3]
+    outside = np.abs(origins) > halves  # (B, 3): this axis has a face towards the camera
+    signs = np.where(origins > 0, 1.0, -1.0)
+    # Four corners of each (box, axis) front face, in the box frame: (B, 3, 4, 3).
+    pattern = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    corners = np.empty((halves.shape[0], 3, 4, 3))
+    for axis in range(3):
+        first, second = [b for b in range(3) if b != axis]
+        corners[:, axis, :, axis] = (signs[:, axis] * halves[:, axis])[:, None]
+        corners[:, axis, :, first] = pattern[None, :, 0] * halves[:, first, None]
+        corners[:, axis, :, second] = pattern[None, :, 1] * halves[:, second, None]
+    rotation = cam_from_boxes[:, None, :3, :3]
+    cam = np.einsum(
+        "bfkj,bfij->bfki", corners, np.broadcast_to(rotation, (*corners.shape[:2], 3, 3))
+    )
+    cam += cam_from_boxes[:, None, None, :3, 3]
+    z = cam[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = intrinsics.fx * cam[..., 0] / z + intrinsics.cx
+        v = intrinsics.fy * cam[..., 1] / z + intrinsics.cy
+    in_front = z > near
+    faces = []
+    full = (slice(0, intrinsics.height), slice(0, intrinsics.width))
+    inside = np.all(~outside, axis=1)
+    for box, axis in zip(*np.nonzero(outside & ~inside[:, None]), strict=True):
+        front = in_front[box, axis]
+        if not front.any():
+            continue
+        if not front.all():
+            rows, cols = full
+        else:
+            u0 = max(int(np.floor(u[box, axis].min())), 0)
+            u1 = min(int(np.ceil(u[box, axis].max())) + 1, intrinsics.width)
+            v0 = max(int(np.floor(v[box, axis].min())), 0)
+            v1 = min(int(np.ceil(v[box, axis].max())) + 1, intrinsics.height)
+            if u0 >= u1 or v0 >= v1:
+                continue
+            rows, cols = slice(v0, v1), slice(u0, u1)
+        faces.append((int(box), int(axis), float(signs[box, axis]), rows, cols))
+    return faces
 
 
-def _room_exit(
-    origin: np.ndarray, directions: np.ndarray, room_min: np.ndarray, room_max: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exit parameter ``(...,)`` and face ``(...,)`` int8 of rays leaving a room from inside.
-
-    Args:
-        origin: ``(3,)`` ray origin, world frame, inside the room.
-        directions: ``(..., 3)`` float32 world-frame directions.
-        room_min, room_max: ``(3,)`` room corners.
-    """
-    t_exit = np.full(directions.shape[:-1], np.inf, dtype=np.float32)
-    face = np.full(directions.shape[:-1], -1, dtype=np.int8)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for axis in range(3):
-            component = directions[..., axis]
-            positive = component > 0
-            wall = np.where(positive, np.float32(room_max[axis]), np.float32(room_min[axis]))
-            t_axis = (wall - np.float32(origin[axis])) / component
-            t_axis[component == 0] = np.inf
-            closer = t_axis < t_exit
-            t_exit[closer] = t_axis[closer]
-            face[closer] = 2 * axis + positive[closer]
-    return t_exit, face
-
-
-def _screen_window(
-    cam_from_box: np.ndarray, half: np.ndarray, intrinsics: Intrinsics, near: float
-) -> tuple[int, int, int, int] | None:
-    """Pixel rectangle (u0, u1, v0, v1), end-exclusive, that a box can cover; None if none."""
-    signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1], indexing="ij")).reshape(3, 8).T
-    corners = (signs * half) @ cam_from_box[:3, :3].T + cam_from_box[:3, 3]
-    z = corners[:, 2]
-    if np.all(z <= near):
-        return None
-    if np.any(z <= near):
-        return 0, intrinsics.width, 0, intrinsics.height
-    u = intrinsics.fx * corners[:, 0] / z + intrinsics.cx
-    v = intrinsics.fy * corners[:, 1] / z + intrinsics.cy
-    u0 = max(int(np.floor(u.min())), 0)
-    u1 = min(int(np.ceil(u.max())) + 1, intrinsics.width)
-    v0 = max(int(np.floor(v.min())), 0)
-    v1 = min(int(np.ceil(v.max())) + 1, intrinsics.height)
-    if u0 >= u1 or v0 >= v1:
-        return None
-    return u0, u1, v0, v1
+def _cast_face(
+    screen: _Screen,
+    index: int,
+    box_from_cam: np.ndarray,
+    half: np.ndarray,
+    axis: int,
+    sign: float,
+    rows: slice,
+    cols: slice,
+    near: float,
+    depth: np.ndarray,
+    part: np.ndarray,
+    face: np.ndarray,
+    local: np.ndarray,
+) -> None:
+    """Overwrite the pixels of the window where this front face is the nearest hit so far."""
+    rotation = box_from_cam[:3, :3]
+    origin = box_from_cam[:3, 3]
+    plane = sign * half[axis]
+    t = np.float32(plane - origin[axis]) / screen.affine(rotation[axis], rows, cols)
+    hit = t > near
+    hit &= t < depth[rows, cols]
+    in_plane = []
+    for other in range(3):
+        if other == axis:
+            continue
+        coordinate = screen.affine(rotation[other], rows, cols)
+        coordinate *= t
+        coordinate += np.float32(origin[other])
+        hit &= np.abs(coordinate) <= np.float32(half[other])
+        in_plane.append((other, coordinate))
+    if not hit.any():
+        return
+    np.copyto(depth[rows, cols], t, where=hit)
+    np.copyto(part[rows, cols], np.int32(index), where=hit)
+    np.copyto(face[rows, cols], np.int8(2 * axis + (sign > 0)), where=hit)
+    np.copyto(local[axis][rows, cols], np.float32(plane), where=hit)
+    for other, coordinate in in_plane:
+        np.copyto(local[other][rows, cols], coordinate, where=hit)
 
 
 def render_view(
@@ -174,70 +253,71 @@ def render_view(
     Args:
         world_from_cam: ``(4, 4)`` camera-to-world pose (OpenCV camera axes).
         intrinsics: the camera; the output has its resolution.
-        boxes: the oriented boxes.
+        boxes: the oriented boxes; the camera must be outside every box.
         room_min, room_max: ``(3,)`` corners of the axis-aligned room (world frame); the camera
             must be inside it. Without a room, rays that miss every box have depth 0.
         near: hits closer than this z-depth are ignored, metres.
-        directions: ``pixel_directions(intrinsics)``, to reuse across views.
+        directions: ``pixel_directions(intrinsics)``, optional (only its per-column x' and
+            per-row y' are used; the caster never needs the full array).
 
     Returns:
         The per-pixel hits (``RayHits``).
     """
-    if directions is None:
-        directions = pixel_directions(intrinsics)
+    if directions is not None:
+        screen = _Screen(directions[0, :, 0], directions[:, 0, 1])
+    else:
+        screen = _Screen(*_normalised_axes(intrinsics))
     height, width = intrinsics.height, intrinsics.width
+    world_from_cam = np.asarray(world_from_cam, dtype=np.float64)
     cam_from_world = _invert_rigid(world_from_cam)
-    rotation_world_from_cam = world_from_cam[:3, :3].astype(np.float32)
-    origin_world = world_from_cam[:3, 3]
 
     depth = np.full((height, width), np.inf, dtype=np.float32)
     part = np.full((height, width), NO_HIT, dtype=np.int32)
     face = np.full((height, width), -1, dtype=np.int8)
+    local = np.zeros((3, height, width), dtype=np.float32)
 
     if room_min is not None and room_max is not None:
-        directions_world = directions @ rotation_world_from_cam.T
-        t_exit, room_face = _room_exit(origin_world, directions_world, room_min, room_max)
-        depth[:] = t_exit
-        part[:] = ROOM_PART
-        face[:] = room_face
-
-    cam_from_boxes = cam_from_world[None] @ boxes.world_from_box
-    for index in range(len(boxes)):
-        cam_from_box = cam_from_boxes[index]
-        half = boxes.half_extents[index]
-        window = _screen_window(cam_from_box, half, intrinsics, near)
-        if window is None:
-            continue
-        u0, u1, v0, v1 = window
-        box_from_cam = _invert_rigid(cam_from_box)
-        ray_dirs = directions[v0:v1, u0:u1].reshape(-1, 3) @ box_from_cam[:3, :3].T.astype(
-            np.float32
+        _cast_room(
+            screen,
+            world_from_cam[:3, :3],
+            world_from_cam[:3, 3],
+            np.asarray(room_min, dtype=np.float64),
+            np.asarray(room_max, dtype=np.float64),
+            depth,
+            part,
+            face,
+            local,
         )
-        t_near, hit, box_face = _slab_entry(box_from_cam[:3, 3], ray_dirs, half, near)
-        window_depth = depth[v0:v1, u0:u1].reshape(-1)
-        closer = hit & (t_near < window_depth)
-        if not np.any(closer):
-            continue
-        window_depth[closer] = t_near[closer]
-        depth[v0:v1, u0:u1] = window_depth.reshape(v1 - v0, u1 - u0)
-        window_part = part[v0:v1, u0:u1].reshape(-1)
-        window_part[closer] = index
-        part[v0:v1, u0:u1] = window_part.reshape(v1 - v0, u1 - u0)
-        window_face = face[v0:v1, u0:u1].reshape(-1)
-        window_face[closer] = box_face[closer]
-        face[v0:v1, u0:u1] = window_face.reshape(v1 - v0, u1 - u0)
+
+    if len(boxes):
+        cam_from_boxes = cam_from_world[None] @ np.asarray(boxes.world_from_box, np.float64)
+        box_from_cams = _invert_rigid(cam_from_boxes)
+        half_extents = np.asarray(boxes.half_extents, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for index, axis, sign, rows, cols in _front_faces(
+                cam_from_boxes, half_extents, intrinsics, near
+            ):
+                _cast_face(
+                    screen,
+                    index,
+                    box_from_cams[index],
+                    half_extents[index],
+                    axis,
+                    sign,
+                    rows,
+                    cols,
+                    near,
+                    depth,
+                    part,
+                    face,
+                    local,
+                )
 
     missed = ~np.isfinite(depth)
-    depth[missed] = 0.0
-    part[missed] = NO_HIT
-    face[missed] = -1
-
-    points_cam = directions * depth[..., None]
-    local = (points_cam @ rotation_world_from_cam.T + origin_world.astype(np.float32)).astype(
-        np.float32
-    )
-    for index in np.unique(part[part >= 0]):
-        selected = part == index
-        box_from_world = _invert_rigid(boxes.world_from_box[index]).astype(np.float32)
-        local[selected] = local[selected] @ box_from_world[:3, :3].T + box_from_world[:3, 3]
-    return RayHits(depth_m=depth, part=part, face=face, local=local)
+    if missed.any():
+        depth[missed] = 0.0
+        part[missed] = NO_HIT
+        face[missed] = -1
+        local[:, missed] = 0.0
+    # (H, W, 3) view of the (3, H, W) planes: no copy, and shading reads the planes directly.
+    return RayHits(depth_m=depth, part=part, face=face, local=np.moveaxis(local, 0, -1))

@@ -1,0 +1,163 @@
+"""Per-clip TAPVid-3D cache: frames, world tracks, visibility in bounds and rigid groups.
+
+Folder ``<cache>/tapvid3d/<subset>/<clip>/``:
+
+- ``meta.json``: clip id, subset, split, intrinsics, image size, identity-extrinsics flag.
+- ``images/<t:05d>.jpg``: frames, the original JPEG bytes.
+- ``tracks_world.npy``: ``(T, N, 3)`` float32 world positions, metres (spec §3.1).
+- ``uv.npy``: ``(T, N, 2)`` float32 pixel projection of each track in its frame.
+- ``visible.npy``: ``(T, N)`` bool: the file's visibility AND in bounds (z > 0, inside image).
+- ``cam_from_world.npy``: ``(T, 4, 4)`` float64 world-to-camera per frame.
+- ``camera_centres.npy``: ``(T, 3)`` float64 camera centres, world frame.
+- ``group_of_track.npy``: ``(N,)`` int32 rigid group index per track (−1: in no group); groups
+  follow spec §5.5 and are numbered by their smallest track index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from multispa.cache.files import read_json, read_npy, write_json, write_npy
+from multispa.cache.scannet_cache import CACHE_VERSION, intrinsics_from_json
+from multispa.geometry.camera import in_bounds, project_points
+from multispa.geometry.rigid import rigid_groups
+from multispa.scenes.types import Intrinsics, TapVidClip
+
+
+@dataclass(frozen=True)
+class RigidGroupConfig:
+    """Rigid-body segmentation parameters (spec §5.5)."""
+
+    motion_eps_m: float = 0.01
+    cut_distance: float = 0.1
+    min_size: int = 6
+
+
+@dataclass(frozen=True)
+class ClipCacheSummary:
+    """Counts of one built clip cache."""
+
+    clip_id: str
+    subset: str
+    frames: int
+    tracks: int
+    groups: int
+    grouped_tracks: int
+
+
+def build_tapvid_cache(
+    clip: TapVidClip,
+    out_dir: Path,
+    *,
+    split: str | None,
+    groups: RigidGroupConfig = RigidGroupConfig(),
+    inputs: dict[str, Any] | None = None,
+) -> ClipCacheSummary:
+    """Compute and write the cache of one clip into ``out_dir``."""
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    for t, jpeg in enumerate(clip.images_jpeg):
+        (out_dir / "images" / f"{t:05d}.jpg").write_bytes(jpeg)
+
+    tracks_cam = np.asarray(clip.tracks_cam, dtype=np.float64)
+    num_frames, num_tracks = tracks_cam.shape[:2]
+    uv, z = project_points(tracks_cam, clip.intrinsics)
+    width, height = clip.image_size
+    visible = np.asarray(clip.visibility, dtype=bool) & in_bounds(uv, z, width, height)
+
+    group_list = rigid_groups(
+        clip.tracks_cam,
+        motion_eps_m=groups.motion_eps_m,
+        cut_distance=groups.cut_distance,
+        min_size=groups.min_size,
+    )
+    group_of_track = np.full(num_tracks, -1, dtype=np.int32)
+    for index, members in enumerate(group_list):
+        group_of_track[members] = index
+
+    write_npy(out_dir / "tracks_world.npy", clip.tracks_world().astype(np.float32))
+    write_npy(out_dir / "uv.npy", uv.astype(np.float32))
+    write_npy(out_dir / "visible.npy", visible)
+    write_npy(out_dir / "cam_from_world.npy", np.asarray(clip.cam_from_world, dtype=np.float64))
+    write_npy(out_dir / "camera_centres.npy", clip.camera_centres())
+    write_npy(out_dir / "group_of_track.npy", group_of_track)
+    intrinsics = clip.intrinsics
+    write_json(
+        out_dir / "meta.json",
+        {
+            "cache_version": CACHE_VERSION,
+            "dataset": "tapvid3d",
+            "clip_id": clip.clip_id,
+            "subset": clip.subset,
+            "split": split,
+            "num_frames": int(num_frames),
+            "num_tracks": int(num_tracks),
+            "image_size": list(clip.image_size),
+            "intrinsics": {
+                "fx": intrinsics.fx,
+                "fy": intrinsics.fy,
+                "cx": intrinsics.cx,
+                "cy": intrinsics.cy,
+                "width": intrinsics.width,
+                "height": intrinsics.height,
+            },
+            "identity_extrinsics": clip.identity_extrinsics,
+            "num_groups": len(group_list),
+            "rigid_groups": {
+                "motion_eps_m": groups.motion_eps_m,
+                "cut_distance": groups.cut_distance,
+                "min_size": groups.min_size,
+            },
+            "inputs": inputs or {},
+        },
+    )
+    return ClipCacheSummary(
+        clip_id=clip.clip_id,
+        subset=clip.subset,
+        frames=int(num_frames),
+        tracks=int(num_tracks),
+        groups=len(group_list),
+        grouped_tracks=int(np.count_nonzero(group_of_track >= 0)),
+    )
+
+
+@dataclass
+class TapVidCache:
+    """Read access to one clip cache (arrays memory-mapped)."""
+
+    path: Path
+    meta: dict[str, Any]
+    tracks_world: np.ndarray
+    uv: np.ndarray
+    visible: np.ndarray
+    cam_from_world: np.ndarray
+    camera_centres: np.ndarray
+    group_of_track: np.ndarray
+
+    @property
+    def intrinsics(self) -> Intrinsics:
+        """Camera intrinsics of the clip."""
+        return intrinsics_from_json(self.meta["intrinsics"])
+
+    def image_path(self, t: int) -> Path:
+        """Frame ``t``'s JPEG."""
+        return self.path / "images" / f"{t:05d}.jpg"
+
+
+def load_tapvid_cache(path: Path) -> TapVidCache:
+    """Open a clip cache written by :func:`build_tapvid_cache`."""
+    path = Path(path)
+    return TapVidCache(
+        path=path,
+        meta=read_json(path / "meta.json"),
+        tracks_world=read_npy(path / "tracks_world.npy"),
+        uv=read_npy(path / "uv.npy"),
+        visible=read_npy(path / "visible.npy"),
+        cam_from_world=read_npy(path / "cam_from_world.npy"),
+        camera_centres=read_npy(path / "camera_centres.npy"),
+        group_of_track=read_npy(path / "group_of_track.npy"),
+    )

@@ -1,0 +1,370 @@
+"""``multispa prepare``: build the per-scene and per-clip caches, resumably, on any executor.
+
+Each unit (one ScanNet scene or one TAPVid-3D clip) is built in a temporary folder, renamed into
+place atomically, and then marked complete under ``<cache>/_done/``. A rerun skips completed
+units, so a run killed at any point and restarted yields the same files as an uninterrupted run.
+A unit that fails is reported and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from multispa import __version__
+from multispa.cache.files import read_json, tree_fingerprint, write_json
+from multispa.cache.scannet_cache import CACHE_VERSION, VisibilityConfig, build_scannet_cache
+from multispa.cache.tapvid_cache import RigidGroupConfig, build_tapvid_cache
+from multispa.errors import ConfigError, MultispaError
+from multispa.executors.base import make_executor
+
+logger = logging.getLogger(__name__)
+
+DONE_DIR = "_done"
+LOGS_DIR = "logs"
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Everything ``multispa prepare`` needs (defaults are the spec's).
+
+    Attributes:
+        cache: output cache folder.
+        scannet: ScanNet root (containing ``scans/``) or the ``scans/`` folder itself.
+        tapvid3d: TAPVid-3D root (containing ``adt/`` and/or ``pstudio/``).
+        scannet_export: where SensReader / ``posed_images`` exports live, if not beside the scans.
+        frame_skip: keep original frame indices that are multiples of this (spec §2.3).
+        keep_depth: write each kept frame's depth as a 16-bit PNG.
+        visibility: depth-test tolerances (rule 8a).
+        rigid_groups: rigid-body segmentation parameters (spec §5.5).
+        scenes: only these ScanNet scene ids (all when None).
+        workers: parallel units.
+        executor: ``"local"`` or ``"ray"``.
+        ray_address: Ray cluster address (local Ray instance when None).
+        force: rebuild everything even if the cache was built with other settings.
+    """
+
+    cache: Path
+    scannet: Path | None = None
+    tapvid3d: Path | None = None
+    scannet_export: Path | None = None
+    frame_skip: int = 5
+    keep_depth: bool = True
+    visibility: VisibilityConfig = field(default_factory=VisibilityConfig)
+    rigid_groups: RigidGroupConfig = field(default_factory=RigidGroupConfig)
+    scenes: tuple[str, ...] | None = None
+    workers: int = 1
+    executor: str = "local"
+    ray_address: str | None = None
+    force: bool = False
+
+    def output_settings(self) -> dict[str, Any]:
+        """The settings that change the cache's content (recorded and compared on rerun)."""
+        return {
+            "cache_version": CACHE_VERSION,
+            "frame_skip": self.frame_skip,
+            "keep_depth": self.keep_depth,
+            "visibility": asdict(self.visibility),
+            "rigid_groups": asdict(self.rigid_groups),
+        }
+
+    def settings_digest(self) -> str:
+        """SHA-256 (16 hex digits) of :meth:`output_settings`."""
+        text = json.dumps(self.output_settings(), sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PrepareUnit:
+    """One unit of work: ``kind`` is ``"scannet"`` or ``"tapvid3d"``; ``name`` is the scene id
+    or ``"<subset>/<clip>"``."""
+
+    kind: str
+    name: str
+    split: str | None
+    config: PrepareConfig
+
+    @property
+    def unit_id(self) -> str:
+        """Stable readable id, e.g. ``scannet/scene0000_00``."""
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class UnitReport:
+    """Outcome of one unit: status ``built``, ``skipped`` (already done), ``unusable`` or
+    ``failed``."""
+
+    unit_id: str
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+
+
+@dataclass
+class PrepareSummary:
+    """What a ``prepare`` run did."""
+
+    reports: list[UnitReport]
+    wall_seconds: float
+    peak_rss_mb: float
+
+    def count(self, status: str) -> int:
+        """Number of units with ``status``."""
+        return sum(report.status == status for report in self.reports)
+
+    def total(self, key: str) -> int:
+        """Sum of one count over built and skipped units."""
+        return sum(report.counts.get(key, 0) for report in self.reports)
+
+
+def _marker_path(cache: Path, unit_id: str) -> Path:
+    return cache / DONE_DIR / f"{unit_id}.json"
+
+
+def _final_dir(cache: Path, unit_id: str) -> Path:
+    return cache / unit_id
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _build_scannet(unit: PrepareUnit, work_dir: Path) -> dict[str, int]:
+    from multispa.scenes.scannet import load_scannet_scene
+
+    config = unit.config
+    scans_root = config.scannet
+    assert scans_root is not None
+    scans = scans_root / "scans" if (scans_root / "scans").is_dir() else scans_root
+    scene = load_scannet_scene(
+        scans, unit.name, frame_skip=config.frame_skip, export_root=config.scannet_export
+    )
+    inputs = {role: tree_fingerprint(path) for role, path in sorted(scene.files.items())}
+    summary = build_scannet_cache(
+        scene,
+        work_dir,
+        split=unit.split,
+        visibility=config.visibility,
+        keep_depth=config.keep_depth,
+        inputs=inputs,
+    )
+    return {
+        "frames": summary.kept_frames,
+        "invalid_frames": summary.invalid_frames,
+        "empty_frames": summary.empty_frames,
+        "vertices": summary.vertices,
+        "pairs": summary.pairs,
+        "objects": summary.objects,
+    }
+
+
+def _build_tapvid(unit: PrepareUnit, work_dir: Path) -> dict[str, int] | str:
+    from multispa.scenes.tapvid3d import TapVid3DDataset, load_tapvid3d_clip
+
+    config = unit.config
+    assert config.tapvid3d is not None
+    subset, clip_id = unit.name.split("/", 1)
+    path = config.tapvid3d / subset / f"{clip_id}.npz"
+    clip = load_tapvid3d_clip(path, subset)
+    usable, reason = TapVid3DDataset.usable(clip)
+    if not usable:
+        return reason
+    summary = build_tapvid_cache(
+        clip,
+        work_dir,
+        split=unit.split,
+        groups=config.rigid_groups,
+        inputs={"npz": tree_fingerprint(path)},
+    )
+    return {
+        "clips": 1,
+        "frames": summary.frames,
+        "tracks": summary.tracks,
+        "groups": summary.groups,
+        "grouped_tracks": summary.grouped_tracks,
+    }
+
+
+def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
+    """Build one unit unless its completion marker exists (module-level: runs in any worker)."""
+    start = time.perf_counter()
+    cache = unit.config.cache
+    marker = _marker_path(cache, unit.unit_id)
+    digest = unit.config.settings_digest()
+    if marker.is_file():
+        done = read_json(marker)
+        if done.get("settings_digest") == digest:
+            return UnitReport(unit.unit_id, "skipped", counts=done.get("counts", {}))
+    final = _final_dir(cache, unit.unit_id)
+    work = final.with_name(f".tmp-{final.name}-{os.getpid()}")
+    for stale in final.parent.glob(f".tmp-{final.name}-*") if final.parent.is_dir() else ():
+        shutil.rmtree(stale, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        if unit.kind == "scannet":
+            outcome: dict[str, int] | str = _build_scannet(unit, work)
+        else:
+            outcome = _build_tapvid(unit, work)
+    except MultispaError as error:
+        shutil.rmtree(work, ignore_errors=True)
+        return UnitReport(unit.unit_id, "failed", error=str(error), seconds=_since(start))
+    except Exception as error:  # a bug or an unexpected input: report, keep the others going
+        logger.exception("unit %s failed", unit.unit_id)
+        shutil.rmtree(work, ignore_errors=True)
+        message = f"{type(error).__name__}: {error}"
+        return UnitReport(unit.unit_id, "failed", error=message, seconds=_since(start))
+    if isinstance(outcome, str):
+        shutil.rmtree(work, ignore_errors=True)
+        return UnitReport(unit.unit_id, "unusable", error=outcome, seconds=_since(start))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(work, final)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    write_json(marker, {"unit": unit.unit_id, "settings_digest": digest, "counts": outcome})
+    return UnitReport(
+        unit.unit_id, "built", counts=outcome, seconds=_since(start), peak_rss_mb=_peak_rss_mb()
+    )
+
+
+def _since(start: float) -> float:
+    return time.perf_counter() - start
+
+
+def plan_units(config: PrepareConfig) -> tuple[list[PrepareUnit], dict[str, Any]]:
+    """List the units to run (sorted by id) and the datasets' split information."""
+    units: list[PrepareUnit] = []
+    splits: dict[str, Any] = {}
+    if config.scannet is not None:
+        from multispa.scenes.scannet import ScanNetDataset
+
+        dataset = ScanNetDataset(config.scannet, export_root=config.scannet_export)
+        scene_ids = dataset.scene_ids()
+        if config.scenes is not None:
+            missing = sorted(set(config.scenes) - set(scene_ids))
+            if missing:
+                raise ConfigError(f"--scenes names scenes not found: {', '.join(missing)}")
+            scene_ids = [s for s in scene_ids if s in set(config.scenes)]
+        for scene_id in scene_ids:
+            units.append(PrepareUnit("scannet", scene_id, dataset.split_of(scene_id), config))
+        splits["scannet"] = {
+            "source": dataset.split_source,
+            "checksums": dataset.split_checksums,
+        }
+    if config.tapvid3d is not None:
+        from multispa.scenes.summary import present_subsets
+        from multispa.scenes.tapvid3d import TapVid3DDataset
+
+        subsets = present_subsets(config.tapvid3d)
+        if not subsets:
+            raise ConfigError(f"{config.tapvid3d}: no adt/ or pstudio/ folder of clips")
+        clips = TapVid3DDataset(config.tapvid3d, subsets=subsets)
+        for subset in clips.subsets:
+            for clip_id in clips.clip_ids(subset):
+                split = clips.split_of(subset, clip_id)
+                units.append(PrepareUnit("tapvid3d", f"{subset}/{clip_id}", split, config))
+        splits["tapvid3d"] = {
+            "source": {s: clips.split_source(s) for s in clips.subsets},
+            "checksums": clips.split_checksums,
+            "other_subsets": clips.other_subsets,
+        }
+    units.sort(key=lambda unit: unit.unit_id)
+    return units, splits
+
+
+def _check_settings(config: PrepareConfig) -> None:
+    """Refuse to mix caches built with different settings, unless ``force``."""
+    settings_path = config.cache / "prepare_settings.json"
+    if settings_path.is_file() and not config.force:
+        previous = read_json(settings_path)
+        if previous.get("digest") != config.settings_digest():
+            raise ConfigError(
+                f"{config.cache} was prepared with other settings "
+                f"({previous.get('settings')}); use another --cache or --force to rebuild"
+            )
+    if config.force and (config.cache / DONE_DIR).is_dir():
+        shutil.rmtree(config.cache / DONE_DIR)
+    config.cache.mkdir(parents=True, exist_ok=True)
+    write_json(
+        settings_path,
+        {"digest": config.settings_digest(), "settings": config.output_settings()},
+    )
+
+
+def prepare(
+    config: PrepareConfig,
+    on_report: Callable[[UnitReport], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> PrepareSummary:
+    """Build every unit's cache and write ``<cache>/manifest.json``.
+
+    Args:
+        config: what to prepare.
+        on_report: called in the parent process after each finished unit (progress).
+        on_start: called once with the number of units, before any runs.
+    """
+    if config.scannet is None and config.tapvid3d is None:
+        raise ConfigError("nothing to prepare: give a ScanNet and/or a TAPVid-3D root")
+    if config.frame_skip < 1:
+        raise ConfigError(f"--frame-skip must be at least 1, got {config.frame_skip}")
+    start = time.perf_counter()
+    units, splits = plan_units(config)
+    _check_settings(config)
+    if on_start is not None:
+        on_start(len(units))
+    executor = make_executor(config.executor, config.workers, config.ray_address)
+    reports: list[UnitReport] = []
+    for report in executor.map_unordered(run_prepare_unit, units):
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
+    reports.sort(key=lambda report: report.unit_id)
+    split_of = {unit.unit_id: unit.split for unit in units}
+    write_json(
+        config.cache / "manifest.json",
+        {
+            "multispa_version": __version__,
+            "settings": config.output_settings(),
+            "sources": {
+                "scannet": str(config.scannet) if config.scannet else None,
+                "tapvid3d": str(config.tapvid3d) if config.tapvid3d else None,
+            },
+            "splits": splits,
+            "units": {
+                report.unit_id: {
+                    "split": split_of[report.unit_id],
+                    "status": "done" if report.status in ("built", "skipped") else report.status,
+                    "counts": report.counts,
+                    "error": report.error,
+                }
+                for report in reports
+            },
+        },
+    )
+    wall = _since(start)
+    peak = max([_peak_rss_mb(), *(report.peak_rss_mb for report in reports)])
+    summary = PrepareSummary(reports=reports, wall_seconds=wall, peak_rss_mb=peak)
+    (config.cache / LOGS_DIR).mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    write_json(
+        config.cache / LOGS_DIR / f"prepare-{stamp}.json",
+        {
+            "wall_seconds": wall,
+            "peak_rss_mb": peak,
+            "workers": config.workers,
+            "executor": config.executor,
+            "reports": [asdict(report) for report in reports],
+        },
+    )
+    return summary
