@@ -97,7 +97,7 @@ def _depth_png(depth_m: np.ndarray) -> bytes:
     millimetres = np.floor(np.asarray(depth_m, dtype=np.float64) * 1000.0 + 0.5)
     stored = np.clip(millimetres, 0, 65535).astype(np.uint16)
     buffer = io.BytesIO()
-    Image.fromarray(stored).save(buffer, format="PNG")
+    Image.fromarray(stored).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
