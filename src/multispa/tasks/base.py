@@ -1,0 +1,237 @@
+"""The contract between the generate pipeline and the task families.
+
+Generation runs in three stages (``multispa.pipeline.generate``):
+
+1. **plan** (one process, per split): each family's ``plan`` reads the small per-unit tables it
+   needs (pair tables, poses, object tables, tracks) from every cache unit of the split, applies
+   eligibility rules and the pooled samplers of spec §5, and returns :class:`Selection` rows:
+   *which* frames (and object or track) each record will use.
+2. **generate** (parallel, one work unit per (split, cache unit, family)): the family's
+   ``generate`` turns that unit's selections into records — sampling points, drawing markers,
+   rendering templates — with one RNG per selection from :meth:`UnitContext.rng`, so a record
+   does not depend on the order or on the other records.
+3. **merge**: shards are concatenated per (split, subtask[, source]) in sorted unit order.
+
+A family module exposes a class implementing :class:`TaskFamily` and registers it in
+``multispa.tasks.registry``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+from PIL import Image
+
+SPLITS = ("train", "val")
+
+
+def stable_seed(*key: object) -> int:
+    """A 64-bit integer from SHA-256 of the canonical JSON of ``key`` (never Python ``hash``)."""
+    text = json.dumps(list(key), sort_keys=True, separators=(",", ":"), default=str)
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+def rng_for(seed: int, *key: object) -> np.random.Generator:
+    """Independent generator for ``key`` under the master ``seed`` (spec §5.8)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, stable_seed(*key)]))
+
+
+@dataclass(frozen=True)
+class CacheUnit:
+    """One prepared scene or clip of a split.
+
+    Attributes:
+        unit_id: ``"scannet/<scene>"`` or ``"tapvid3d/<subset>/<clip>"``.
+        path: its cache folder.
+        split: ``"train"`` or ``"val"``.
+    """
+
+    unit_id: str
+    path: Path
+    split: str
+
+    @property
+    def dataset(self) -> str:
+        """``"scannet"`` or ``"tapvid3d"``."""
+        return self.unit_id.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        """Scene id, or clip id."""
+        return self.unit_id.rsplit("/", 1)[1]
+
+    @property
+    def source(self) -> str:
+        """``meta.source``: ``"scannet"``, ``"tapvid3d/adt"`` or ``"tapvid3d/pstudio"``."""
+        parts = self.unit_id.split("/")
+        return "scannet" if parts[0] == "scannet" else f"tapvid3d/{parts[1]}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One planned record.
+
+    Attributes:
+        subtask: one of the 22 subtask names.
+        unit_id: the cache unit it draws from.
+        frames: original frame indices (ScanNet ``.sens`` index, or clip frame) in prompt order.
+        extra: JSON-able details fixed by the planner, e.g. ``{"overlap": 17.42}`` for pairs,
+            ``{"object_id": 3}`` for object size, ``{"track": 12, "group": 0, "reversed":
+            false}`` for object movement. Families document their keys.
+    """
+
+    subtask: str
+    unit_id: str
+    frames: tuple[int, ...]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (the plan is stored on disk between stages)."""
+        return {
+            "subtask": self.subtask,
+            "unit_id": self.unit_id,
+            "frames": list(self.frames),
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Selection:
+        """Inverse of :meth:`to_json`."""
+        return cls(data["subtask"], data["unit_id"], tuple(data["frames"]), dict(data["extra"]))
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    """Options of the families (defaults follow the spec; all reachable from the CLI).
+
+    Attributes:
+        mcq_difficulty: ``"easy"`` (default, the benchmark's) or ``"hard"`` distractors (rule 8f).
+        jpeg_quality: quality of annotated (dot) images.
+        object_pairs_cap: max minimal covering pairs per (object, dimension) in training (§4.6).
+    """
+
+    mcq_difficulty: str = "easy"
+    jpeg_quality: int = 90
+    object_pairs_cap: int = 300
+
+
+@dataclass
+class UnitContext:
+    """What a family's ``generate`` gets for one (split, cache unit).
+
+    Attributes:
+        unit: the cache unit.
+        seed: master seed.
+        out: output dataset folder (``images/`` lives below it).
+        settings: family options.
+        skipped: reason → count of candidates dropped while generating (added to the stats).
+    """
+
+    unit: CacheUnit
+    seed: int
+    out: Path
+    settings: GenerateSettings
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def split(self) -> str:
+        """``"train"`` or ``"val"``."""
+        return self.unit.split
+
+    def rng(self, selection: Selection) -> np.random.Generator:
+        """The record's own generator: from (seed, split, subtask, unit, frames, extra)."""
+        return rng_for(
+            self.seed,
+            "record",
+            self.split,
+            selection.subtask,
+            selection.unit_id,
+            list(selection.frames),
+            dict(selection.extra),
+        )
+
+    def skip(self, reason: str) -> None:
+        """Count one dropped candidate, e.g. ``"correspondence_mcq_dot:no_distractors"``."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def frame_image(self, frame: int) -> str:
+        """Make the unit's frame available under ``images/`` and return its relative path.
+
+        ScanNet: ``scannet/<scene>/<frame:05d>.jpg``; TAPVid-3D:
+        ``tapvid3d/<subset>/<clip>/<frame:05d>.jpg``. Hard-linked from the cache when possible,
+        copied otherwise; idempotent.
+        """
+        parts = self.unit.unit_id.split("/")
+        relative = "/".join([*parts, f"{frame:05d}.jpg"])
+        target = self.out / "images" / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = self.unit.path / "images" / f"{frame:05d}.jpg"
+            temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            try:
+                os.link(source, temporary)
+            except OSError:
+                temporary.write_bytes(source.read_bytes())
+            os.replace(temporary, target)
+        return relative
+
+    def write_annotated(self, record_id: str, subtask: str, k: int, image: Image.Image) -> str:
+        """Save annotated image ``k`` of a record and return its relative path.
+
+        The path is ``annotated/<split>/<subtask>/<id>_<k>.jpg``; the file is written atomically
+        with the configured JPEG quality (deterministic bytes).
+        """
+        relative = f"annotated/{self.split}/{subtask}/{record_id}_{k}.jpg"
+        target = self.out / "images" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        image.convert("RGB").save(temporary, format="JPEG", quality=self.settings.jpeg_quality)
+        os.replace(temporary, target)
+        return relative
+
+
+class TaskFamily(Protocol):
+    """One task family: pooled planning and per-unit record generation."""
+
+    family: ClassVar[str]
+    subtasks: ClassVar[tuple[str, ...]]
+    dataset: ClassVar[str]  # "scannet" or "tapvid3d": which cache units it reads
+
+    def plan(
+        self,
+        split: str,
+        units: Sequence[CacheUnit],
+        quotas: Mapping[str, int | None],
+        seed: int,
+        settings: GenerateSettings,
+    ) -> tuple[list[Selection], dict[str, int]]:
+        """Select the records of ``split`` over all its units.
+
+        Args:
+            split: ``"train"`` or ``"val"`` (val uses the benchmark-mode parameters of §5.7).
+            units: this split's cache units of the family's dataset, sorted by ``unit_id``.
+            quotas: per subtask of the family, the number of records wanted (None: no cap,
+                e.g. object movement training); subtasks absent from ``quotas`` are not planned.
+            seed: master seed; use :func:`rng_for` with keys naming the split and subtask.
+            settings: family options.
+
+        Returns:
+            The selections (any order; the pipeline groups them by unit) and reason-coded
+            counts of dropped candidates (e.g. ``{"camera_x_direction:dead_zone": 1234}``).
+        """
+        ...
+
+    def generate(self, ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
+        """Yield the records (spec §6.1 dicts) of one unit's selections, in their order.
+
+        A selection that turns out impossible (e.g. no valid distractors) is skipped with
+        ``ctx.skip(reason)``.
+        """
+        ...
