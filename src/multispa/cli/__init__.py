@@ -35,11 +35,12 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from multispa.cli import demo, inspect, prepare, synth
+    from multispa.cli import demo, generate, inspect, prepare, synth
 
     main.add_command(synth.synth)
     main.add_command(inspect.inspect_command)
     main.add_command(prepare.prepare_command)
+    main.add_command(generate.generate_command)
     main.add_command(demo.demo)
 
 

@@ -1,0 +1,187 @@
+"""`multispa generate` end to end on small synthetic data: every subtask, the record contract,
+resumability after SIGKILL and identical output whatever the worker count."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from multispa.pipeline.generate import GenerateConfig, generate, load_quotas_file
+from multispa.pipeline.prepare import PrepareConfig, prepare
+from multispa.synth.config import SynthConfig
+from multispa.synth.dataset import write_synthetic_dataset
+from multispa.tasks.records import validate_record
+from multispa.tasks.templates import BENCHMARK_SUBTASKS
+
+MAX = 40  # records per subtask and split in these tests
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("gen_synth")
+    write_synthetic_dataset(data, SynthConfig(scenes=4, clips=4, seed=5, small=True, workers=1))
+    cache = tmp_path_factory.mktemp("gen_cache")
+    summary = prepare(
+        PrepareConfig(cache=cache, scannet=data / "scannet", tapvid3d=data / "tapvid3d")
+    )
+    assert summary.count("failed") == 0
+    return cache
+
+
+@pytest.fixture(scope="module")
+def dataset(cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("gen_out") / "dataset"
+    summary = generate(GenerateConfig(cache=cache, out=out, max_per_subtask=MAX, seed=1))
+    assert not [r for r in summary.results if r.status == "failed"], summary.results
+    return out
+
+
+def _records(out: Path) -> list[dict]:
+    return [
+        json.loads(line)
+        for path in sorted(out.glob("*/*/*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+
+
+def _benchmark_key(record: dict) -> str:
+    source = record["meta"]["source"]
+    return record["subtask"] if source == "scannet" else f"{record['subtask']}:{source[9:]}"
+
+
+def test_every_subtask_produces_records(dataset: Path) -> None:
+    records = _records(dataset)
+    keys = {_benchmark_key(r) for r in records}
+    assert keys == set(BENCHMARK_SUBTASKS), set(BENCHMARK_SUBTASKS) - keys
+    per_split = {
+        split: {_benchmark_key(r) for r in records if r["meta"]["split"] == split}
+        for split in ("train", "val")
+    }
+    assert per_split["val"] == set(BENCHMARK_SUBTASKS), set(BENCHMARK_SUBTASKS) - per_split["val"]
+
+
+def test_records_follow_the_contract(dataset: Path, cache: Path) -> None:
+    records = _records(dataset)
+    ids = [r["id"] for r in records]
+    assert len(ids) == len(set(ids))
+    manifest = json.loads((cache / "manifest.json").read_text())
+    for record in records:
+        validate_record(record)
+        meta = record["meta"]
+        assert record["id"].startswith(f"{meta['split']}-{record['subtask']}-")
+        for path in record["image"]:
+            assert (dataset / "images" / path).is_file(), path
+            assert not Path(path).is_absolute()
+        if meta["source"] == "scannet":
+            unit = f"scannet/{meta['scene']}"
+            frames = np.load(cache / unit / "frame_index.npy").tolist()
+            assert set(meta["frames"]) <= set(frames)  # never an invalid or dropped frame
+        else:
+            unit = f"tapvid3d/{meta['source'].split('/')[1]}/{meta['clip']}"
+        assert manifest["units"][unit]["split"] == meta["split"]
+    per_file: dict[str, int] = {}
+    for record in records:
+        key = (record["meta"]["split"], _benchmark_key(record))
+        per_file[str(key)] = per_file.get(str(key), 0) + 1
+    assert max(per_file.values()) <= MAX
+
+
+def test_manifest_and_internvl_meta(dataset: Path) -> None:
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    for split in ("train", "val"):
+        meta = json.loads((dataset / f"meta_{split}.json").read_text())
+        assert meta
+        for entry in meta.values():
+            lines = (dataset / entry["annotation"]).read_text().splitlines()
+            assert entry["length"] == len(lines) == manifest["counts"][split][entry["annotation"]]
+            assert entry["root"] == "images/"
+    assert manifest["settings"]["seed"] == 1
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "_work" not in p.relative_to(root).parts
+    }
+
+
+def _cli(cache: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "multispa",
+        "generate",
+        "--cache",
+        str(cache),
+        "--out",
+        str(out),
+        "--max-per-subtask",
+        str(MAX),
+        "--seed",
+        "1",
+        *extra,
+    ]
+
+
+def test_two_workers_give_identical_output(cache: Path, dataset: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        _cli(cache, tmp_path / "w2", "--workers", "2"), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert _tree(tmp_path / "w2") == _tree(dataset)
+
+
+def test_killed_generate_resumes_to_identical_output(
+    cache: Path, dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "resumed"
+    process = subprocess.Popen(
+        _cli(cache, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if any((out / "_work" / "done").rglob("*.json")):
+            break
+        time.sleep(0.01)
+    killed = process.poll() is None
+    if killed:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert killed, "generate finished before it could be killed"
+    rerun = subprocess.run(_cli(cache, out), capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "already done" in rerun.stdout
+    assert _tree(out) == _tree(dataset)
+
+
+def test_quotas_file_and_refusal_of_other_settings(
+    cache: Path, dataset: Path, tmp_path: Path
+) -> None:
+    quotas = tmp_path / "q.yaml"
+    quotas.write_text("train:\n  camera_x_direction: 3\nval:\n  camera_x_direction: 2\n")
+    assert load_quotas_file(quotas) == {
+        "train": {"camera_x_direction": 3},
+        "val": {"camera_x_direction": 2},
+    }
+    out = tmp_path / "small"
+    generate(
+        GenerateConfig(
+            cache=cache, out=out, tasks=("camera_x_direction",), quotas=load_quotas_file(quotas)
+        )
+    )
+    assert (
+        len((out / "train/camera_movement/camera_x_direction.jsonl").read_text().splitlines()) == 3
+    )
+    assert len((out / "val/camera_movement/camera_x_direction.jsonl").read_text().splitlines()) == 2
+    result = subprocess.run(_cli(cache, out), capture_output=True, text=True)
+    assert result.returncode == 1 and "other settings" in result.stderr
