@@ -1,0 +1,361 @@
+"""Dot markers for the dot subtasks (spec §4.0 "Markers"; §8.2 pitfall 14).
+
+A marker is a filled disc of radius ``r`` in one colour of a fixed high-contrast :data:`PALETTE`,
+chosen per record to stand out from the local background, with a 2-px black or white outline
+*outside* the disc (so the disc keeps radius ``r`` and the whole marker spans ``r + 2``). Letters
+(A–D) sit beside their dots, inside the image, without covering them.
+
+**Pixel convention.** A point ``(u, v)`` is in pixels with integer values at pixel *centres*:
+pixel column ``c`` has its centre at ``u = c`` (so the pixel containing ``(u, v)`` is
+``(floor(u + 0.5), floor(v + 0.5))``). A pixel ``(c, r)`` belongs to the disc iff
+``(c − u)² + (r − v)² ≤ radius²``, and to the outline iff the squared distance lies in
+``(radius², (radius + 2)²]``. The discs are rasterised with numpy on that rule, not with Pillow's
+ellipse, so the centre is exact for fractional coordinates too. Text is drawn with Pillow.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from multispa.errors import ConfigError, ShapeError
+from multispa.geometry.coords import round_half_away_int
+from multispa.geometry.transforms import expect_shape
+
+__all__ = [
+    "OUTLINE_PX",
+    "PALETTE",
+    "MarkerColour",
+    "choose_marker_colour",
+    "colour_distance",
+    "draw_dots",
+    "inside_margin",
+    "label_font_size",
+    "marker_radius",
+    "outline_colour",
+]
+
+
+class MarkerColour(NamedTuple):
+    """A palette entry: the plain colour word used in prompts (``${marker}``) and its sRGB value."""
+
+    name: str
+    rgb: tuple[int, int, int]
+
+
+#: Fixed high-contrast marker colours; names are plain colour words used in the prompts.
+PALETTE: tuple[MarkerColour, ...] = (
+    MarkerColour("red", (255, 0, 0)),
+    MarkerColour("green", (0, 200, 0)),
+    MarkerColour("blue", (0, 60, 255)),
+    MarkerColour("yellow", (255, 255, 0)),
+    MarkerColour("magenta", (255, 0, 255)),
+    MarkerColour("cyan", (0, 255, 255)),
+    MarkerColour("orange", (255, 140, 0)),
+    MarkerColour("white", (255, 255, 255)),
+)
+
+#: Width of the contrasting outline around each disc, pixels.
+OUTLINE_PX = 2
+#: ScanNet colour frames are 1296 px wide; the spec's 10-px radius refers to that width.
+_SCANNET_WIDTH_PX = 1296
+_SCANNET_RADIUS_PX = 10
+_MIN_RADIUS_PX = 2
+#: Background window half-size, in radii, sampled around each point by the colour choice.
+_WINDOW_RADII = 3
+#: Percentile of the per-pixel distances taken as a window's (robust) minimum distance.
+_LOW_PERCENTILE = 10.0
+
+
+def marker_radius(width: int, source: str) -> int:
+    """Marker radius in pixels for an image ``width`` pixels wide from ``source``.
+
+    - ScanNet (``source == "scannet"``): 10 px on 1296-px frames (spec), scaled down for smaller
+      images as ``min(10, max(2, r(10·W/1296)))`` so the tiny synthetic test frames (160 px → 2)
+      stay usable; any width ≥ 1296 gives 10.
+    - TAPVid-3D (``source`` ``"tapvid3d"`` or ``"tapvid3d/<subset>"``): ``W // 100`` (spec), at
+      least 2 px (real frames are ≥ 256 px wide, where the floor never applies).
+
+    Raises:
+        ConfigError: unknown source or non-positive width.
+    """
+    if isinstance(width, bool) or not isinstance(width, int | np.integer) or width <= 0:
+        raise ConfigError(f"marker_radius: expected a positive integer width, found {width!r}")
+    if source == "scannet":
+        scaled = round_half_away_int(_SCANNET_RADIUS_PX * int(width) / _SCANNET_WIDTH_PX)
+        return min(_SCANNET_RADIUS_PX, max(_MIN_RADIUS_PX, scaled))
+    if source == "tapvid3d" or source.startswith("tapvid3d/"):
+        return max(_MIN_RADIUS_PX, int(width) // 100)
+    raise ConfigError(
+        f"marker_radius: unknown source {source!r}; expected 'scannet' or 'tapvid3d/<subset>'"
+    )
+
+
+def inside_margin(uv: np.ndarray, width: int, height: int, radius: float) -> np.ndarray:
+    """Whether each point lies at least one radius from the image border (spec §4.0).
+
+    ``radius <= u <= W − 1 − radius`` and ``radius <= v <= H − 1 − radius`` (pixel-centre
+    convention, see the module docstring).
+
+    Args:
+        uv: ``(N, 2)`` pixel coordinates ``(u, v)``.
+        width, height: image size, pixels.
+        radius: marker radius, pixels.
+
+    Returns:
+        ``(N,)`` bool.
+
+    >>> uv = np.array([[10, 10], [9.9, 50], [149, 109], [149.5, 50]])
+    >>> inside_margin(uv, 160, 120, 10).tolist()
+    [True, False, True, False]
+    """
+    expect_shape(uv, "(N, 2)", "uv")
+    points = np.asarray(uv, dtype=np.float64)
+    u, v = points[:, 0], points[:, 1]
+    return (
+        (u >= radius) & (u <= width - 1 - radius) & (v >= radius) & (v <= height - 1 - radius)
+    )
+
+
+def colour_distance(rgb: Sequence[int] | np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Perceptual-ish distance between one colour and many (the "redmean" weighted RGB metric).
+
+    ``sqrt((2 + r̄/256)·ΔR² + 4·ΔG² + (2 + (255 − r̄)/256)·ΔB²)`` with ``r̄`` the mean red of the two
+    colours; 0 for identical colours, about 765 for black vs white.
+
+    Args:
+        rgb: ``(3,)`` colour, 0..255.
+        pixels: ``(..., 3)`` colours, 0..255.
+
+    Returns:
+        ``(...)`` float64 distances.
+    """
+    c = np.asarray(rgb, dtype=np.float64)
+    p = np.asarray(pixels, dtype=np.float64)
+    mean_red = (c[0] + p[..., 0]) / 2.0
+    diff = p - c
+    return np.sqrt(
+        (2.0 + mean_red / 256.0) * diff[..., 0] ** 2
+        + 4.0 * diff[..., 1] ** 2
+        + (2.0 + (255.0 - mean_red) / 256.0) * diff[..., 2] ** 2
+    )
+
+
+def outline_colour(rgb: Sequence[int]) -> tuple[int, int, int]:
+    """Black for a light colour, white for a dark one (Rec. 601 luma threshold 128)."""
+    luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    return (0, 0, 0) if luma >= 128.0 else (255, 255, 255)
+
+
+def _as_points(points_px: Sequence[Sequence[float]] | np.ndarray, name: str) -> np.ndarray:
+    points = np.asarray(points_px, dtype=np.float64)
+    if points.size == 0:
+        return np.zeros((0, 2), dtype=np.float64)
+    expect_shape(points, "(N, 2)", name)
+    if not np.all(np.isfinite(points)):
+        raise ValueError(f"{name}: holds NaN or infinite coordinates")
+    return points
+
+
+def choose_marker_colour(
+    image: np.ndarray | Image.Image,
+    points_px: Sequence[Sequence[float]] | np.ndarray,
+    radius: float,
+    rng: np.random.Generator,
+) -> MarkerColour:
+    """The palette colour that contrasts most with the background around the points.
+
+    For each point, the window of half-size ``3·radius`` pixels around it (clipped to the image)
+    is the local background. A colour's score at a point is the 10th percentile of its
+    :func:`colour_distance` to the window's pixels (a minimum robust to a few stray pixels); its
+    overall score is the minimum over the points. The colour with the highest score wins; colours
+    whose integer-floored score ties the best are chosen between uniformly with ``rng`` (one draw,
+    always made). With no points the whole image is the background.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB array (or a Pillow image, converted to RGB).
+        points_px: ``(N, 2)`` pixel coordinates ``(u, v)`` of the dots to be drawn.
+        radius: marker radius, pixels.
+        rng: the record's generator.
+
+    Returns:
+        the chosen :class:`MarkerColour` (a ``(name, rgb)`` tuple).
+    """
+    pixels = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else image
+    expect_shape(pixels, "(H, W, 3)", "image")
+    if pixels.dtype != np.uint8:
+        raise ShapeError(f"image: expected dtype uint8, found {pixels.dtype}")
+    height, width = pixels.shape[:2]
+    if height == 0 or width == 0:
+        raise ShapeError(f"image: expected a non-empty image, found shape {pixels.shape}")
+    points = _as_points(points_px, "points_px")
+    half = max(1, math.ceil(_WINDOW_RADII * radius))
+    windows: list[np.ndarray] = []
+    for u, v in points:
+        col = min(max(math.floor(u + 0.5), 0), width - 1)
+        row = min(max(math.floor(v + 0.5), 0), height - 1)
+        window = pixels[
+            max(row - half, 0) : min(row + half + 1, height),
+            max(col - half, 0) : min(col + half + 1, width),
+        ]
+        windows.append(window.reshape(-1, 3))
+    if not windows:
+        windows.append(pixels.reshape(-1, 3))
+
+    scores = np.array(
+        [
+            min(
+                float(np.percentile(colour_distance(entry.rgb, window), _LOW_PERCENTILE))
+                for window in windows
+            )
+            for entry in PALETTE
+        ]
+    )
+    floored = np.floor(scores)
+    best = np.flatnonzero(floored == floored.max())
+    return PALETTE[int(best[rng.integers(best.size)])]
+
+
+def label_font_size(width: int) -> int:
+    """Letter size, pixels, for a ``width``-pixel-wide image: ``max(10, W // 40)`` (32 at 1296)."""
+    return max(10, int(width) // 40)
+
+
+@functools.lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled default font at ``size`` pixels (loaded once per size and process)."""
+    return ImageFont.load_default(size=size)
+
+
+def _disc_masks(
+    points: np.ndarray, radius: float, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean ``(H, W)`` masks of all discs and of all outline rings (see the module docstring)."""
+    fill = np.zeros((height, width), dtype=bool)
+    ring = np.zeros((height, width), dtype=bool)
+    outer = radius + OUTLINE_PX
+    for u, v in points:
+        c0, c1 = max(math.floor(u - outer), 0), min(math.ceil(u + outer), width - 1)
+        r0, r1 = max(math.floor(v - outer), 0), min(math.ceil(v + outer), height - 1)
+        if c0 > c1 or r0 > r1:
+            continue
+        cols = np.arange(c0, c1 + 1, dtype=np.float64)
+        rows = np.arange(r0, r1 + 1, dtype=np.float64)
+        dist2 = (cols[None, :] - u) ** 2 + (rows[:, None] - v) ** 2
+        fill[r0 : r1 + 1, c0 : c1 + 1] |= dist2 <= radius**2
+        ring[r0 : r1 + 1, c0 : c1 + 1] |= dist2 <= outer**2
+    # A ring pixel covered by another dot's disc stays that disc's fill.
+    return fill, ring & ~fill
+
+
+def _place_label(
+    box: tuple[int, int, int, int],
+    centre: tuple[float, float],
+    extent: float,
+    width: int,
+    height: int,
+) -> tuple[int, int]:
+    """Top-left ``(x, y)`` of a ``box``-sized label beside a marker of half-size ``extent``.
+
+    Tries right, left, below, above the marker (gap 2 px), in that order; the first placement whose
+    box lies inside the image wins, with its cross-axis position clamped into the image (a
+    vertical shift beside the dot never covers it). Falls back to the clamped right placement.
+    ``box`` is the text bbox ``(l, t, r, b)`` relative to the drawing anchor.
+    """
+    u, v = centre
+    text_w, text_h = box[2] - box[0], box[3] - box[1]
+    gap = 2
+    left_x = math.floor(u - extent) - gap - text_w
+    right_x = math.ceil(u + extent) + gap + 1
+    top_y = math.floor(v - extent) - gap - text_h
+    bottom_y = math.ceil(v + extent) + gap + 1
+    mid_x = round_half_away_int(u - text_w / 2)
+    mid_y = round_half_away_int(v - text_h / 2)
+
+    def clamp(value: int, size: int, limit: int) -> int:
+        return min(max(value, 0), max(limit - size, 0))
+
+    candidates = (
+        (right_x, clamp(mid_y, text_h, height)),
+        (left_x, clamp(mid_y, text_h, height)),
+        (clamp(mid_x, text_w, width), bottom_y),
+        (clamp(mid_x, text_w, width), top_y),
+    )
+    for x, y in candidates:
+        if 0 <= x <= width - text_w and 0 <= y <= height - text_h:
+            return x, y
+    x, y = candidates[0]
+    return clamp(x, text_w, width), y
+
+
+def draw_dots(
+    image: Image.Image,
+    points_px: Sequence[Sequence[float]] | np.ndarray,
+    colour_rgb: Sequence[int],
+    radius: float,
+    labels: Sequence[str] | None = None,
+) -> Image.Image:
+    """Draw filled dots (and optional letters) on a copy of ``image``.
+
+    Each dot is a disc of ``radius`` pixels in ``colour_rgb`` centred exactly at ``(u, v)``
+    (pixel-centre convention, see the module docstring) with a :data:`OUTLINE_PX`-px outline in
+    :func:`outline_colour` ``(colour_rgb)`` outside it. A label is drawn beside its dot in the dot's
+    colour with a contrasting stroke, fully inside the image (right of the dot by default,
+    flipped to the left, below or above near the borders), never over its own dot.
+
+    Args:
+        image: the frame (any mode; converted to RGB).
+        points_px: ``(N, 2)`` pixel coordinates ``(u, v)``.
+        colour_rgb: ``(3,)`` ints 0..255, e.g. a :data:`PALETTE` entry's ``rgb``.
+        radius: disc radius, pixels (:func:`marker_radius`).
+        labels: ``N`` strings (``"A"``…) or ``None`` for no letters.
+
+    Returns:
+        a new RGB image of the same size.
+    """
+    colour = tuple(int(c) for c in colour_rgb)
+    if len(colour) != 3 or any(not 0 <= c <= 255 for c in colour):
+        raise ConfigError(f"colour_rgb: expected three integers 0..255, found {colour_rgb!r}")
+    if not radius > 0:
+        raise ConfigError(f"radius: expected a positive number of pixels, found {radius!r}")
+    points = _as_points(points_px, "points_px")
+    if labels is not None and len(labels) != points.shape[0]:
+        raise ShapeError(f"labels: expected {points.shape[0]} labels, found {len(labels)}")
+
+    out = image.convert("RGB")  # always a new image
+    width, height = out.size
+    outline = outline_colour(colour)
+    pixels = np.array(out)
+    fill_mask, ring_mask = _disc_masks(points, radius, height, width)
+    pixels[ring_mask] = outline
+    pixels[fill_mask] = colour
+    out = Image.fromarray(pixels)
+    if not labels:
+        return out
+
+    size = label_font_size(width)
+    font = _font(size)
+    stroke = max(1, size // 12)
+    draw = ImageDraw.Draw(out)
+    extent = radius + OUTLINE_PX
+    for (u, v), text in zip(points, labels, strict=True):
+        left, top, right, bottom = draw.textbbox(
+            (0, 0), text, font=font, anchor="lt", stroke_width=stroke
+        )
+        box = (int(left), int(top), int(right), int(bottom))
+        x, y = _place_label(box, (float(u), float(v)), extent, width, height)
+        draw.text(
+            (x - box[0], y - box[1]),
+            text,
+            fill=colour,
+            font=font,
+            anchor="lt",
+            stroke_width=stroke,
+            stroke_fill=outline,
+        )
+    return out
