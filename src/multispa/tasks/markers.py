@@ -129,7 +129,7 @@ def colour_distance(rgb: Sequence[int] | np.ndarray, pixels: np.ndarray) -> np.n
     colours; 0 for identical colours, about 765 for black vs white.
 
     Args:
-        rgb: ``(3,)`` colour, 0..255.
+        rgb: ``(3,)`` colour, 0..255 (or ``(..., 3)`` broadcasting with ``pixels``).
         pixels: ``(..., 3)`` colours, 0..255.
 
     Returns:
@@ -137,7 +137,7 @@ def colour_distance(rgb: Sequence[int] | np.ndarray, pixels: np.ndarray) -> np.n
     """
     c = np.asarray(rgb, dtype=np.float64)
     p = np.asarray(pixels, dtype=np.float64)
-    mean_red = (c[0] + p[..., 0]) / 2.0
+    mean_red = (c[..., 0] + p[..., 0]) / 2.0
     diff = p - c
     return np.sqrt(
         (2.0 + mean_red / 256.0) * diff[..., 0] ** 2
@@ -207,15 +207,12 @@ def choose_marker_colour(
     if not windows:
         windows.append(pixels.reshape(-1, 3))
 
-    scores = np.array(
-        [
-            min(
-                float(np.percentile(colour_distance(entry.rgb, window), _LOW_PERCENTILE))
-                for window in windows
-            )
-            for entry in PALETTE
-        ]
-    )
+    palette = np.array([entry.rgb for entry in PALETTE], dtype=np.float64)
+    scores = np.full(len(PALETTE), np.inf)
+    for window in windows:
+        # (colours, pixels) distances at once; the percentile is taken per colour (row).
+        distances = colour_distance(palette[:, None, :], window[None, :, :])
+        scores = np.minimum(scores, np.percentile(distances, _LOW_PERCENTILE, axis=1))
     floored = np.floor(scores)
     best = np.flatnonzero(floored == floored.max())
     return PALETTE[int(best[rng.integers(best.size)])]
