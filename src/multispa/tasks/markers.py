@@ -229,25 +229,44 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _disc_masks(
-    points: np.ndarray, radius: float, height: int, width: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean ``(H, W)`` masks of all discs and of all outline rings (see the module docstring)."""
-    fill = np.zeros((height, width), dtype=bool)
-    ring = np.zeros((height, width), dtype=bool)
+def _paint_discs(
+    image: Image.Image, points: np.ndarray, radius: float, colour: tuple, outline: tuple
+) -> None:
+    """Paint discs and outline rings in place, touching only each dot's bounding square.
+
+    A ring pixel covered by any dot's disc keeps that disc's fill.
+    """
+    width, height = image.size
     outer = radius + OUTLINE_PX
+    windows = []
     for u, v in points:
         c0, c1 = max(math.floor(u - outer), 0), min(math.ceil(u + outer), width - 1)
         r0, r1 = max(math.floor(v - outer), 0), min(math.ceil(v + outer), height - 1)
-        if c0 > c1 or r0 > r1:
-            continue
-        cols = np.arange(c0, c1 + 1, dtype=np.float64)
-        rows = np.arange(r0, r1 + 1, dtype=np.float64)
-        dist2 = (cols[None, :] - u) ** 2 + (rows[:, None] - v) ** 2
-        fill[r0 : r1 + 1, c0 : c1 + 1] |= dist2 <= radius**2
-        ring[r0 : r1 + 1, c0 : c1 + 1] |= dist2 <= outer**2
-    # A ring pixel covered by another dot's disc stays that disc's fill.
-    return fill, ring & ~fill
+        if c0 <= c1 and r0 <= r1:
+            windows.append((c0, r0, c1 + 1, r1 + 1))
+    if not windows:
+        return
+    box = (
+        min(w[0] for w in windows),
+        min(w[1] for w in windows),
+        max(w[2] for w in windows),
+        max(w[3] for w in windows),
+    )
+    patch = np.array(image.crop(box))
+    cols = np.arange(box[0], box[2], dtype=np.float64)
+    rows = np.arange(box[1], box[3], dtype=np.float64)
+    fill = np.zeros(patch.shape[:2], dtype=bool)
+    ring = np.zeros(patch.shape[:2], dtype=bool)
+    for (u, v), (c0, r0, c1, r1) in zip(points, windows, strict=False):
+        sub = (slice(r0 - box[1], r1 - box[1]), slice(c0 - box[0], c1 - box[0]))
+        dist2 = (cols[None, c0 - box[0] : c1 - box[0]] - u) ** 2 + (
+            rows[r0 - box[1] : r1 - box[1], None] - v
+        ) ** 2
+        fill[sub] |= dist2 <= radius**2
+        ring[sub] |= dist2 <= outer**2
+    patch[ring & ~fill] = outline
+    patch[fill] = colour
+    image.paste(Image.fromarray(patch), box[:2])
 
 
 def _place_label(
@@ -324,14 +343,10 @@ def draw_dots(
     if labels is not None and len(labels) != points.shape[0]:
         raise ShapeError(f"labels: expected {points.shape[0]} labels, found {len(labels)}")
 
-    out = image.convert("RGB")  # always a new image
+    out = image.convert("RGB") if image.mode != "RGB" else image.copy()  # always a new image
     width, height = out.size
     outline = outline_colour(colour)
-    pixels = np.array(out)
-    fill_mask, ring_mask = _disc_masks(points, radius, height, width)
-    pixels[ring_mask] = outline
-    pixels[fill_mask] = colour
-    out = Image.fromarray(pixels)
+    _paint_discs(out, points, radius, colour, outline)
     if not labels:
         return out
 
