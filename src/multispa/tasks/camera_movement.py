@@ -1,0 +1,361 @@
+"""Camera movement: nine subtasks on overlap-stratified ScanNet frame pairs (spec §3.3, §4.3, §5.2).
+
+Planning, per subtask independently (its own generator ``rng_for(seed, "plan", split, subtask)``):
+
+1. candidates: every pair of the split's pair tables (``frame1 < frame2``) with overlap in
+   [6, 35] %, pooled over all scenes in ``unit_id`` order;
+2. orientation: each candidate is swapped with probability ½ (one draw per candidate, in pool
+   order) **before** eligibility;
+3. eligibility (rule 8d) is tested on the quantities *of that orientation*, computed from the
+   cached aligned poses: ``|t_axis| ≥ 0.05 m`` (x/y/z direction), ``|Δyaw| ≥ 3°`` / ``|Δpitch| ≥
+   3°`` (yaw/pitch direction and degree), ``‖t‖ ≥ 0.05 m`` (distance and vector); a failing
+   candidate counts as ``<subtask>:dead_zone``;
+4. the eligible pool goes through :func:`multispa.tasks.sampling.stratified_pair_sample` (a quota
+   of ``None`` keeps every eligible candidate, shuffled).
+
+This is the project's reading of spec §5.2, whose step 5 swaps *after* stratification: drawing
+the orientation first and filtering in that orientation guarantees that the dead zones hold for
+the record actually emitted (``|t_x|`` of the swapped pair is not ``|t_x|`` of the original one).
+
+Generation recomputes ``t`` (camera 2's centre in camera-1 axes, metres), ``Δyaw`` and ``Δpitch``
+for the emitted orientation with the same functions, checks the dead zone again (a candidate that
+fails, which float noise could only cause exactly at a threshold, is skipped as
+``<subtask>:dead_zone_at_generate``) and writes the record with the raw frames.
+
+Selection ``extra``: ``{"overlap": float (2 decimals), "swapped": bool}``; ``frames`` are the
+original frame indices in prompt order (``swapped`` ⇔ ``frames[0] > frames[1]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from multispa.cache.scannet_cache import ScanNetCache, load_scannet_cache
+from multispa.errors import CacheError
+from multispa.geometry.angles import relative_translation_m, relative_yaw_pitch_deg
+from multispa.geometry.coords import round_half_away
+from multispa.tasks.answers import degrees_to_int, format_answer, metres_to_mm, metres_to_mm_vector
+from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
+from multispa.tasks.records import build_record, record_id
+from multispa.tasks.sampling import overlap_bins, stratified_pair_sample
+from multispa.tasks.templates import SUBTASKS, render_prompt
+
+__all__ = [
+    "ANGLE_DEAD_ZONE_DEG",
+    "SUBTASK_NAMES",
+    "TRANSLATION_DEAD_ZONE_M",
+    "CameraMotion",
+    "CameraMovementFamily",
+    "answer_for",
+    "camera_motion",
+    "eligible",
+]
+
+TRANSLATION_DEAD_ZONE_M = 0.05  # rule 8d: |t_axis| (direction) and ‖t‖ (distance, vector)
+ANGLE_DEAD_ZONE_DEG = 3.0  # rule 8d: |Δyaw|, |Δpitch| (direction and degree)
+
+SUBTASK_NAMES: tuple[str, ...] = (
+    "camera_x_direction",
+    "camera_y_direction",
+    "camera_z_direction",
+    "camera_yaw_direction",
+    "camera_pitch_direction",
+    "camera_yaw_degree",
+    "camera_pitch_degree",
+    "camera_translation_distance",
+    "camera_translation_vector",
+)
+_AXIS = {"camera_x_direction": 0, "camera_y_direction": 1, "camera_z_direction": 2}
+_TRANSLATION_WORDS = (("right", "left"), ("down", "up"), ("forward", "backward"))  # (>0, ≤0)
+
+
+@dataclass(frozen=True)
+class CameraMotion:
+    """Relative motion of camera 2 with respect to camera 1, for ``K`` pairs.
+
+    Attributes:
+        t_m: ``(K, 3)`` float64, camera 2's centre in camera-1 axes (x right, y down, z forward),
+            metres.
+        dyaw_deg: ``(K,)`` float64 in (−180, 180], positive = turned left.
+        dpitch_deg: ``(K,)`` float64, positive = tilted up.
+    """
+
+    t_m: np.ndarray
+    dyaw_deg: np.ndarray
+    dpitch_deg: np.ndarray
+
+
+def camera_motion(world_from_cam1: np.ndarray, world_from_cam2: np.ndarray) -> CameraMotion:
+    """Relative motion of ``K`` ordered pairs (spec §3.3).
+
+    Args:
+        world_from_cam1: ``(K, 4, 4)`` float64 aligned pose of the first image's camera.
+        world_from_cam2: ``(K, 4, 4)`` float64 aligned pose of the second image's camera.
+    """
+    dyaw, dpitch = relative_yaw_pitch_deg(world_from_cam1, world_from_cam2)
+    return CameraMotion(
+        relative_translation_m(world_from_cam1, world_from_cam2),
+        np.asarray(dyaw, dtype=np.float64),
+        np.asarray(dpitch, dtype=np.float64),
+    )
+
+
+def _magnitude(
+    subtask: str, world_from_cam1: np.ndarray, world_from_cam2: np.ndarray
+) -> np.ndarray:
+    """``(K,)`` float64 quantity whose size the dead zone of ``subtask`` tests (m or degrees)."""
+    if subtask in _AXIS:
+        return np.abs(relative_translation_m(world_from_cam1, world_from_cam2)[:, _AXIS[subtask]])
+    if subtask in ("camera_translation_distance", "camera_translation_vector"):
+        return np.linalg.norm(relative_translation_m(world_from_cam1, world_from_cam2), axis=-1)
+    dyaw, dpitch = relative_yaw_pitch_deg(world_from_cam1, world_from_cam2)
+    return np.abs(np.asarray(dyaw if "yaw" in subtask else dpitch, dtype=np.float64))
+
+
+def eligible(subtask: str, world_from_cam1: np.ndarray, world_from_cam2: np.ndarray) -> np.ndarray:
+    """Rule 8d dead zones for ``K`` ordered pairs: ``(K,)`` bool, True = may be asked.
+
+    Args:
+        subtask: one of :data:`SUBTASK_NAMES`.
+        world_from_cam1, world_from_cam2: ``(K, 4, 4)`` aligned poses, in prompt order.
+    """
+    value = _magnitude(subtask, world_from_cam1, world_from_cam2)
+    angle = "yaw" in subtask or "pitch" in subtask
+    return value >= (ANGLE_DEAD_ZONE_DEG if angle else TRANSLATION_DEAD_ZONE_M)
+
+
+def answer_for(subtask: str, t_m: np.ndarray, dyaw_deg: float, dpitch_deg: float) -> Any:
+    """Ground truth of one pair (spec §3.3, §4.3): a label word, int degrees/mm or mm vector.
+
+    Args:
+        subtask: one of :data:`SUBTASK_NAMES`.
+        t_m: ``(3,)`` camera 2's centre in camera-1 axes, metres.
+        dyaw_deg, dpitch_deg: rotation from camera 1 to camera 2, degrees.
+    """
+    if subtask in _AXIS:
+        positive, other = _TRANSLATION_WORDS[_AXIS[subtask]]
+        return positive if float(t_m[_AXIS[subtask]]) > 0 else other
+    if subtask == "camera_yaw_direction":
+        return "left" if dyaw_deg > 0 else "right"
+    if subtask == "camera_pitch_direction":
+        return "up" if dpitch_deg > 0 else "down"
+    if subtask == "camera_yaw_degree":
+        return degrees_to_int(abs(dyaw_deg))
+    if subtask == "camera_pitch_degree":
+        return degrees_to_int(abs(dpitch_deg))
+    if subtask == "camera_translation_distance":
+        return metres_to_mm(float(np.linalg.norm(t_m)))
+    if subtask == "camera_translation_vector":
+        return metres_to_mm_vector(t_m)
+    raise ValueError(f"not a camera movement subtask: {subtask!r}")
+
+
+@dataclass(frozen=True)
+class _UnitPairs:
+    """One scene's candidate pairs (overlap in [6, 35] %), by kept-frame position.
+
+    Attributes:
+        unit: the cache unit.
+        world_from_cam: ``(F, 4, 4)`` float64 aligned poses.
+        frame_index: ``(F,)`` original frame index of each position.
+        first, second: ``(K,)`` int32 positions with ``frame1 < frame2``.
+        overlap_pct: ``(K,)`` float64.
+    """
+
+    unit: CacheUnit
+    world_from_cam: np.ndarray
+    frame_index: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    overlap_pct: np.ndarray
+
+
+def _positions(cache: ScanNetCache, frames: np.ndarray, what: str) -> np.ndarray:
+    """Kept-frame positions ``(K,)`` int64 of original frame indices ``(K,)``.
+
+    Raises CacheError naming the cache folder if a frame is not a kept frame.
+    """
+    kept = np.asarray(cache.frame_index, dtype=np.int64)
+    order = np.argsort(kept, kind="stable")
+    sorted_frames = kept[order]
+    if frames.size and sorted_frames.size == 0:
+        raise CacheError(f"{cache.path}: {what} frame {int(frames[0])} but no kept frames")
+    slot = np.clip(np.searchsorted(sorted_frames, frames), 0, max(sorted_frames.size - 1, 0))
+    bad = sorted_frames[slot] != frames if frames.size else np.zeros(0, dtype=bool)
+    if np.any(bad):
+        raise CacheError(
+            f"{cache.path}: {what} frame {int(frames[bad][0])} is not among the kept frames "
+            f"of frame_index.npy"
+        )
+    return order[slot].astype(np.int64)
+
+
+def _load_unit_pairs(unit: CacheUnit) -> _UnitPairs:
+    cache = load_scannet_cache(unit.path)
+    table = cache.pairs()
+    overlap = np.asarray(table.column("overlap_pct").to_numpy(), dtype=np.float64)
+    keep = overlap_bins(overlap) >= 0
+    frame1 = np.asarray(table.column("frame1").to_numpy(), dtype=np.int64)[keep]
+    frame2 = np.asarray(table.column("frame2").to_numpy(), dtype=np.int64)[keep]
+    return _UnitPairs(
+        unit=unit,
+        # Copies: keeping memory maps of every scene open would hold one descriptor per array.
+        world_from_cam=np.array(cache.world_from_cam, dtype=np.float64, copy=True),
+        frame_index=np.array(cache.frame_index, dtype=np.int64, copy=True),
+        first=_positions(cache, frame1, "frame1").astype(np.int32),
+        second=_positions(cache, frame2, "frame2").astype(np.int32),
+        overlap_pct=overlap[keep],
+    )
+
+
+class CameraMovementFamily:
+    """The nine camera movement subtasks (ScanNet, two raw images)."""
+
+    family: ClassVar[str] = "camera_movement"
+    subtasks: ClassVar[tuple[str, ...]] = SUBTASK_NAMES
+    dataset: ClassVar[str] = "scannet"
+
+    def plan(
+        self,
+        split: str,
+        units: Sequence[CacheUnit],
+        quotas: Mapping[str, int | None],
+        seed: int,
+        settings: GenerateSettings,
+    ) -> tuple[list[Selection], dict[str, int]]:
+        """Per subtask: orient, filter by dead zone, stratify by overlap (module docstring)."""
+        wanted = [s for s in self.subtasks if s in quotas]
+        if not wanted:
+            return [], {}
+        pools = [_load_unit_pairs(unit) for unit in sorted(units, key=lambda u: u.unit_id)]
+        selections: list[Selection] = []
+        skipped: dict[str, int] = {}
+        for subtask in wanted:
+            chosen, dropped = _plan_subtask(subtask, split, pools, quotas[subtask], seed)
+            selections += chosen
+            if dropped:
+                skipped[f"{subtask}:dead_zone"] = dropped
+        return selections, skipped
+
+    def generate(self, ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
+        """Records of one scene's selections, in their order (raw frames, no markers)."""
+        if not selections:
+            return
+        cache = load_scannet_cache(ctx.unit.path)
+        intrinsics = cache.color_intrinsics
+        size = (intrinsics.width, intrinsics.height)
+        for selection in selections:
+            record = _record(ctx, cache, selection, size)
+            if record is not None:
+                yield record
+
+
+def _plan_subtask(
+    subtask: str, split: str, pools: Sequence[_UnitPairs], quota: int | None, seed: int
+) -> tuple[list[Selection], int]:
+    """Selections of one subtask over all scenes, and the number of dead-zone candidates.
+
+    The eligible pool is held as flat arrays (scene number int32, two original frame indices
+    int32 in prompt order, overlap float64): 20 bytes per candidate.
+    """
+    if not pools:
+        return [], 0
+    rng = rng_for(seed, "plan", split, subtask)
+    unit_of: list[np.ndarray] = []
+    frames_a: list[np.ndarray] = []
+    frames_b: list[np.ndarray] = []
+    overlaps: list[np.ndarray] = []
+    dropped = 0
+    for number, pool in enumerate(pools):
+        swap = rng.random(pool.first.size) < 0.5
+        first = np.where(swap, pool.second, pool.first)
+        second = np.where(swap, pool.first, pool.second)
+        ok = eligible(subtask, pool.world_from_cam[first], pool.world_from_cam[second])
+        kept = int(np.count_nonzero(ok))
+        dropped += int(ok.size) - kept
+        unit_of.append(np.full(kept, number, dtype=np.int32))
+        frames_a.append(pool.frame_index[first[ok]].astype(np.int32))
+        frames_b.append(pool.frame_index[second[ok]].astype(np.int32))
+        overlaps.append(pool.overlap_pct[ok])
+    overlap_all = np.concatenate(overlaps)
+    if quota is None:
+        picked = rng.permutation(overlap_all.size)
+    else:
+        picked = np.asarray(stratified_pair_sample(overlap_all, int(quota), rng), dtype=np.int64)
+    overlap_2dp = (round_half_away(overlap_all[picked] * 100.0) / 100.0).tolist()
+    unit_ids = [pool.unit.unit_id for pool in pools]
+    columns = zip(
+        np.concatenate(unit_of)[picked].tolist(),
+        np.concatenate(frames_a)[picked].tolist(),
+        np.concatenate(frames_b)[picked].tolist(),
+        overlap_2dp,
+        strict=True,
+    )
+    selections = [
+        Selection(
+            subtask=subtask,
+            unit_id=unit_ids[number],
+            frames=(frame_a, frame_b),
+            extra={"overlap": overlap, "swapped": frame_a > frame_b},
+        )
+        for number, frame_a, frame_b, overlap in columns
+    ]
+    return selections, dropped
+
+
+def _record(
+    ctx: UnitContext, cache: ScanNetCache, selection: Selection, size: tuple[int, int]
+) -> dict | None:
+    """One record, or None (skip counted) if the dead zone fails for the emitted orientation."""
+    subtask = selection.subtask
+    frames = np.asarray(selection.frames, dtype=np.int64)
+    positions = _positions(cache, frames, "selected")
+    poses = np.asarray(cache.world_from_cam, dtype=np.float64)
+    world_from_cam1, world_from_cam2 = poses[positions[:1]], poses[positions[1:2]]
+    if not bool(eligible(subtask, world_from_cam1, world_from_cam2)[0]):
+        ctx.skip(f"{subtask}:dead_zone_at_generate")
+        return None
+    motion = camera_motion(world_from_cam1, world_from_cam2)
+    t_m = motion.t_m[0]
+    dyaw, dpitch = float(motion.dyaw_deg[0]), float(motion.dpitch_deg[0])
+    gt = answer_for(subtask, t_m, dyaw, dpitch)
+    rng = ctx.rng(selection)
+    answer_type = SUBTASKS[subtask].answer_type
+    prompt = render_prompt(
+        subtask, rng=rng, fields={"answer": format_answer(answer_type, gt)}, num_images=2
+    )
+    points: list[list[list[float]]] = [[], []]
+    scene = ctx.unit.name
+    rid = record_id(
+        split=ctx.split,
+        subtask=subtask,
+        source=ctx.unit.source,
+        scene_or_clip=scene,
+        frames=selection.frames,
+        points=points,
+    )
+    return build_record(
+        record_id=rid,
+        split=ctx.split,
+        subtask=subtask,
+        source=ctx.unit.source,
+        scene_or_clip=scene,
+        frames=selection.frames,
+        images=[ctx.frame_image(int(frame)) for frame in selection.frames],
+        sizes=[size, size],
+        prompt=prompt,
+        gt=gt,
+        points=points,
+        meta={
+            "overlap": float(selection.extra["overlap"]),
+            "camera": {
+                "t_m": [float(v) for v in t_m.tolist()],
+                "dyaw_deg": dyaw,
+                "dpitch_deg": dpitch,
+            },
+        },
+    )

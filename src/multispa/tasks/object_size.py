@@ -1,0 +1,366 @@
+"""Object size: height, width and length of a named object from two images (spec §4.5, §5.4, §5.7).
+
+Eligibility (rule 8g), per object of a scene's ``objects.json``:
+
+- its label (lower-cased, stripped) is unique among the scene's annotated objects
+  (``label_count == 1``, and no other row of ``objects.json`` has the same normalised label);
+- the label is not structural (``wall``, ``floor``, ``ceiling``, ``window``, ``object``);
+- the largest dimension of its gravity-aligned oriented box is at least 0.1 m, and so is the asked
+  dimension.
+
+Visibility and coverage (§5.4): the object is visible in a kept frame iff
+``|V_i ∩ O_o| ≥ max(1, floor(0.05·|O_o|))``. Among those frames, the minimal covering **pairs**
+(neither frame covers 90 % of the box extent ``L`` along the dimension's axis alone, the two
+together do) come from :func:`multispa.geometry.coverage.minimal_covering_sets` on the cached
+per-frame extents (axis 0 = z for height, 1 = length axis, 2 = width axis). Only two-image sets
+are emitted (the paper's K = 2); single covering frames are not used.
+
+Selection, per dimension subtask with its own ``rng_for(seed, "plan", split, subtask)``:
+
+- **train**: every minimal pair of every eligible object, at most ``settings.object_pairs_cap``
+  per (object, dimension), drawn uniformly without replacement when there are more; an integer
+  quota then keeps a uniform random subset of that size;
+- **val** (benchmark mode, §5.7): rounds over the eligible val objects of all val scenes; each
+  round visits the objects that still have unused pairs in a fresh random order and gives each one
+  random unused minimal pair, until the quota (300) is reached or the pairs run out; so objects are
+  drawn uniformly, without replacement while possible. A quota of ``None`` is one round.
+
+Each pair is shown in random order (``frames`` are in prompt order). Selection ``extra``:
+``{"object_id": int}`` (ScanNet ``objectId``). Skip reasons (per subtask, counted per object
+unless stated): ``empty_object``, ``structural``, ``repeated_label``, ``unusable_label``,
+``object_too_small``, ``dimension_too_small``, ``no_covering_pair``; ``pairs_over_cap`` and
+``over_quota`` count pairs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from multispa.cache.scannet_cache import ScanNetCache, load_scannet_cache
+from multispa.errors import CacheError
+from multispa.geometry.coverage import minimal_covering_sets
+from multispa.geometry.overlap import object_visibility_threshold
+from multispa.tasks.answers import format_answer, metres_to_mm
+from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
+from multispa.tasks.records import build_record, record_id
+from multispa.tasks.templates import render_prompt
+
+__all__ = [
+    "COVER_FRACTION",
+    "DIMENSIONS",
+    "MIN_SIZE_M",
+    "STRUCTURAL_LABELS",
+    "ObjectSizeFamily",
+    "eligibility_problem",
+    "minimal_pairs",
+    "visible_positions",
+]
+
+#: Subtask → (box key in ``objects.json``, axis index in ``object_extent_lo/hi``).
+DIMENSIONS: Mapping[str, tuple[str, int]] = {
+    "object_size_height": ("height_m", 0),
+    "object_size_width": ("width_m", 2),
+    "object_size_length": ("length_m", 1),
+}
+STRUCTURAL_LABELS = frozenset({"wall", "floor", "ceiling", "window", "object"})
+MIN_SIZE_M = 0.1  # rule 8g: largest dimension and asked dimension
+COVER_FRACTION = 0.9  # spec §5.4: a set covers when it spans 90 % of the box extent
+_BOX_KEYS = ("height_m", "length_m", "width_m")  # meta.dims_mm order
+
+
+def _label_key(obj: Mapping[str, Any]) -> str:
+    """The label as compared by rule 8g: stripped and lower-cased."""
+    return str(obj["label"]).strip().lower()
+
+
+def eligibility_problem(
+    obj: Mapping[str, Any], subtask: str, same_label: int = 1
+) -> str | None:
+    """Why object ``obj`` (an ``objects.json`` row) may not be asked ``subtask``, or None.
+
+    Args:
+        obj: the object's row (``label``, ``label_count``, ``num_vertices``, ``box``).
+        subtask: an object size subtask.
+        same_label: how many objects of the scene carry its label (lower-cased, stripped), as
+            counted by the caller; the label is repeated if this or ``label_count`` exceeds 1.
+
+    Returns:
+        One of ``empty_object``, ``structural``, ``repeated_label``, ``unusable_label``,
+        ``object_too_small``, ``dimension_too_small`` (checked in that order), or None.
+    """
+    box = obj.get("box")
+    if box is None or int(obj.get("num_vertices", 0)) == 0:
+        return "empty_object"
+    label = str(obj["label"])
+    if _label_key(obj) in STRUCTURAL_LABELS:
+        return "structural"
+    if max(int(obj["label_count"]), int(same_label)) > 1:
+        return "repeated_label"
+    if not label.strip() or any(bad in label for bad in ("`", "\n", "\r", "<image>")):
+        return "unusable_label"
+    if max(float(box[key]) for key in _BOX_KEYS) < MIN_SIZE_M:
+        return "object_too_small"
+    if float(box[DIMENSIONS[subtask][0]]) < MIN_SIZE_M:
+        return "dimension_too_small"
+    return None
+
+
+def visible_positions(cache: ScanNetCache, row: int) -> np.ndarray:
+    """Kept-frame positions ``(m,)`` int64 where object ``row`` is visible (spec §5.4, 5 % rule)."""
+    size = np.array([int(cache.objects[row]["num_vertices"])], dtype=np.int64)
+    threshold = int(object_visibility_threshold(size)[0])
+    counts = np.asarray(cache.object_visible_counts[row])
+    return np.flatnonzero(counts >= threshold).astype(np.int64)
+
+
+def minimal_pairs(cache: ScanNetCache, row: int, subtask: str) -> np.ndarray:
+    """Minimal covering pairs of object ``row`` for ``subtask``'s dimension.
+
+    Returns:
+        ``(k, 2)`` int64 original frame indices, each row in ascending position order, rows in
+        lexicographic order of positions.
+    """
+    key, axis = DIMENSIONS[subtask]
+    positions = visible_positions(cache, row)
+    lo = np.asarray(cache.object_extent_lo[row, positions, axis], dtype=np.float64)
+    hi = np.asarray(cache.object_extent_hi[row, positions, axis], dtype=np.float64)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise CacheError(
+            f"{cache.path}: object_extent_lo/hi hold NaN for object row {row} in a frame where "
+            f"object_visible_counts says it is visible"
+        )
+    length = float(cache.objects[row]["box"][key])
+    _, pairs = minimal_covering_sets(lo, hi, length, COVER_FRACTION)
+    frame_index = np.asarray(cache.frame_index, dtype=np.int64)
+    return frame_index[positions[pairs]].reshape(-1, 2)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """An eligible object with its minimal covering pairs for one dimension.
+
+    Attributes:
+        unit_id: the scene's cache unit.
+        object_id: ScanNet ``objectId``.
+        pairs: ``(k, 2)`` int64 original frame indices (k ≥ 1).
+    """
+
+    unit_id: str
+    object_id: int
+    pairs: np.ndarray
+
+
+def _unit_candidates(
+    unit: CacheUnit, cache: ScanNetCache, subtask: str, skipped: Counter[str]
+) -> list[_Candidate]:
+    """Eligible objects of one scene with at least one minimal pair, in row order."""
+    found: list[_Candidate] = []
+    counts = Counter(_label_key(obj) for obj in cache.objects)
+    for row, obj in enumerate(cache.objects):
+        problem = eligibility_problem(obj, subtask, counts[_label_key(obj)])
+        if problem is None:
+            pairs = minimal_pairs(cache, row, subtask)
+            problem = None if pairs.shape[0] else "no_covering_pair"
+        if problem is not None:
+            skipped[f"{subtask}:{problem}"] += 1
+            continue
+        found.append(_Candidate(unit.unit_id, int(obj["object_id"]), pairs))
+    return found
+
+
+def _selection(
+    subtask: str, candidate: _Candidate, pair: np.ndarray, swap: bool
+) -> Selection:
+    first, second = (int(pair[1]), int(pair[0])) if swap else (int(pair[0]), int(pair[1]))
+    extra = {"object_id": candidate.object_id}
+    return Selection(subtask, candidate.unit_id, (first, second), extra)
+
+
+def _reduce(
+    subtask: str,
+    candidate: _Candidate,
+    keep: int,
+    rng: np.random.Generator,
+    skipped: Counter[str] | None,
+) -> _Candidate:
+    """At most ``keep`` of the candidate's pairs, drawn uniformly without replacement.
+
+    With ``skipped`` (training), the kept pairs stay in enumeration order and the excess is
+    counted as ``pairs_over_cap``; without it (benchmark), all pairs are returned in random order
+    (the order in which they will be drawn). Reducing while collecting bounds the plan's memory.
+    """
+    count = candidate.pairs.shape[0]
+    if skipped is None:
+        order = rng.permutation(count)[:keep]
+    elif count > keep:
+        skipped[f"{subtask}:pairs_over_cap"] += count - keep
+        order = np.sort(rng.choice(count, size=keep, replace=False))
+    else:
+        return candidate
+    return _Candidate(candidate.unit_id, candidate.object_id, candidate.pairs[order])
+
+
+def _plan_train(
+    subtask: str,
+    candidates: Sequence[_Candidate],
+    quota: int | None,
+    rng: np.random.Generator,
+    skipped: Counter[str],
+) -> list[Selection]:
+    """Every (capped) pair with a random presentation order; an int quota keeps a subset."""
+    chosen: list[Selection] = []
+    for candidate in candidates:
+        swaps = rng.random(candidate.pairs.shape[0]) < 0.5
+        chosen += [
+            _selection(subtask, candidate, pair, bool(swap))
+            for pair, swap in zip(candidate.pairs, swaps, strict=True)
+        ]
+    if quota is not None and len(chosen) > quota:
+        skipped[f"{subtask}:over_quota"] += len(chosen) - quota
+        keep = np.sort(rng.choice(len(chosen), size=int(quota), replace=False))
+        chosen = [chosen[k] for k in keep.tolist()]
+    return chosen
+
+
+def _plan_val(
+    subtask: str, candidates: Sequence[_Candidate], quota: int | None, rng: np.random.Generator
+) -> list[Selection]:
+    """Benchmark mode: rounds of uniformly ordered objects, one unused pair each.
+
+    Each candidate's ``pairs`` are taken in their stored order, which :func:`_reduce` made
+    random; a quota of None is a single round.
+    """
+    used = [0] * len(candidates)
+    limit = len(candidates) if quota is None else int(quota)
+    chosen: list[Selection] = []
+    active = [k for k, candidate in enumerate(candidates) if candidate.pairs.shape[0]]
+    while active and len(chosen) < limit:
+        for index in rng.permutation(len(active)).tolist():
+            if len(chosen) >= limit:
+                break
+            k = active[index]
+            pair = candidates[k].pairs[used[k]]
+            used[k] += 1
+            chosen.append(_selection(subtask, candidates[k], pair, bool(rng.random() < 0.5)))
+        if quota is None:
+            break
+        active = [k for k in active if used[k] < candidates[k].pairs.shape[0]]
+    return chosen
+
+
+class ObjectSizeFamily:
+    """The three object size subtasks (ScanNet, two raw images, a named object)."""
+
+    family: ClassVar[str] = "object_size"
+    subtasks: ClassVar[tuple[str, ...]] = (
+        "object_size_height",
+        "object_size_width",
+        "object_size_length",
+    )
+    dataset: ClassVar[str] = "scannet"
+
+    def plan(
+        self,
+        split: str,
+        units: Sequence[CacheUnit],
+        quotas: Mapping[str, int | None],
+        seed: int,
+        settings: GenerateSettings,
+    ) -> tuple[list[Selection], dict[str, int]]:
+        """Eligible objects, minimal covering pairs and the split's selection (module docstring)."""
+        wanted = [s for s in self.subtasks if s in quotas]
+        if not wanted:
+            return [], {}
+        benchmark = split == "val"
+        rngs = {subtask: rng_for(seed, "plan", split, subtask) for subtask in wanted}
+        # Pairs kept per (object, dimension): the training cap, or as many as the benchmark
+        # rounds could ever draw from one object.
+        keep = {
+            subtask: (max(1, quotas[subtask] or 0) if benchmark else settings.object_pairs_cap)
+            for subtask in wanted
+        }
+        skipped: Counter[str] = Counter()
+        found: dict[str, list[_Candidate]] = {subtask: [] for subtask in wanted}
+        for unit in sorted(units, key=lambda u: u.unit_id):
+            cache = load_scannet_cache(unit.path)  # one scene's memory maps open at a time
+            for subtask in wanted:
+                found[subtask] += [
+                    _reduce(subtask, candidate, keep[subtask], rngs[subtask],
+                            None if benchmark else skipped)
+                    for candidate in _unit_candidates(unit, cache, subtask, skipped)
+                ]
+            del cache
+        selections: list[Selection] = []
+        for subtask in wanted:
+            if benchmark:
+                selections += _plan_val(subtask, found[subtask], quotas[subtask], rngs[subtask])
+            else:
+                selections += _plan_train(
+                    subtask, found[subtask], quotas[subtask], rngs[subtask], skipped
+                )
+        return selections, dict(sorted(skipped.items()))
+
+    def generate(self, ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
+        """Records of one scene's selections, in their order (raw frames, label in the prompt)."""
+        if not selections:
+            return
+        cache = load_scannet_cache(ctx.unit.path)
+        by_id = {int(obj["object_id"]): obj for obj in cache.objects}
+        intrinsics = cache.color_intrinsics
+        size = (intrinsics.width, intrinsics.height)
+        for selection in selections:
+            obj = by_id.get(int(selection.extra["object_id"]))
+            if obj is None or obj.get("box") is None:
+                ctx.skip(f"{selection.subtask}:missing_object")
+                continue
+            yield _record(ctx, selection, obj, size)
+
+
+def _record(
+    ctx: UnitContext, selection: Selection, obj: Mapping[str, Any], size: tuple[int, int]
+) -> dict:
+    subtask = selection.subtask
+    box = obj["box"]
+    gt = metres_to_mm(float(box[DIMENSIONS[subtask][0]]))
+    label = str(obj["label"])
+    prompt = render_prompt(
+        subtask,
+        rng=ctx.rng(selection),
+        fields={"answer": format_answer("scalar", gt), "label": label.strip()},
+        num_images=2,
+    )
+    points: list[list[list[float]]] = [[], []]
+    object_id = int(obj["object_id"])
+    scene = ctx.unit.name
+    rid = record_id(
+        split=ctx.split,
+        subtask=subtask,
+        source=ctx.unit.source,
+        scene_or_clip=scene,
+        frames=selection.frames,
+        points=points,
+        object_id=object_id,
+    )
+    return build_record(
+        record_id=rid,
+        split=ctx.split,
+        subtask=subtask,
+        source=ctx.unit.source,
+        scene_or_clip=scene,
+        frames=selection.frames,
+        images=[ctx.frame_image(int(frame)) for frame in selection.frames],
+        sizes=[size, size],
+        prompt=prompt,
+        gt=gt,
+        points=points,
+        meta={
+            "object_id": object_id,
+            "label": label,
+            "dims_mm": [metres_to_mm(float(box[key])) for key in _BOX_KEYS],
+        },
+    )

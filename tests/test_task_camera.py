@@ -1,0 +1,385 @@
+"""Camera movement family: plan and records checked against the synthetic truth (spec §3.3, §4.3).
+
+Quantities are recomputed here with plain numpy from the truth's aligned poses
+(``synthetic_truth/scannet/<scene>.json``), never with the project's geometry functions. The cache
+stores poses read back from ``.sens`` (float32), so truth and cache differ by ~1e-7: rounded answers
+must equal the truth's exactly, except within a tiny band around a rounding boundary where either
+neighbour is accepted (and such cases must be rare); against the cached poses they must be exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from multispa.pipeline.prepare import PrepareConfig, prepare
+from multispa.synth.config import SynthConfig
+from multispa.synth.dataset import write_synthetic_dataset
+from multispa.tasks.base import CacheUnit, GenerateSettings, UnitContext
+from multispa.tasks.camera_movement import (
+    CameraMovementFamily,
+    answer_for,
+    camera_motion,
+    eligible,
+)
+from multispa.tasks.records import validate_record
+from multispa.tasks.templates import SUBTASKS
+
+SEED = 11
+TRAIN_QUOTA = 60
+VAL_QUOTA = 300
+# Truth vs cached poses (float32 in .sens) move values by < 1e-3 mm and < 1e-5 degrees here.
+EPS_MM = 2e-3
+EPS_DEG = 1e-4
+DIRECTION_WORDS = {
+    "camera_x_direction": (0, "right", "left"),
+    "camera_y_direction": (1, "down", "up"),
+    "camera_z_direction": (2, "forward", "backward"),
+}
+
+
+def half_away(x: float) -> int:
+    """Test-local r(x): exact decimal rounding, half away from zero."""
+    return int(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def near_half(x: float, eps: float) -> bool:
+    """True if |x| lies within ``eps`` of a rounding boundary k + 0.5."""
+    frac = abs(x) - math.floor(abs(x))
+    return abs(frac - 0.5) < eps
+
+
+def rounded_near(x: float, eps: float) -> set[int]:
+    """r(x); both neighbours when x lies within ``eps`` of a rounding boundary."""
+    if near_half(x, eps):
+        return {half_away(x - eps), half_away(x + eps)}
+    return {half_away(x)}
+
+
+def yaw_pitch(world_from_cam: np.ndarray) -> tuple[float, float]:
+    forward = world_from_cam[:3, 2]
+    yaw = math.degrees(math.atan2(forward[1], forward[0]))
+    pitch = math.degrees(math.asin(forward[2] / np.linalg.norm(forward)))
+    return yaw, pitch
+
+
+def wrap(angle: float) -> float:
+    """Into (-180, 180]."""
+    wrapped = math.fmod(angle, 360.0)
+    if wrapped > 180.0:
+        wrapped -= 360.0
+    if wrapped <= -180.0:
+        wrapped += 360.0
+    return wrapped
+
+
+def truth_motion(pose1: np.ndarray, pose2: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """t (camera 2 centre in camera-1 axes), Δyaw, Δpitch with plain numpy."""
+    t = (np.linalg.inv(pose1) @ pose2)[:3, 3]
+    yaw1, pitch1 = yaw_pitch(pose1)
+    yaw2, pitch2 = yaw_pitch(pose2)
+    return t, wrap(yaw2 - yaw1), pitch2 - pitch1
+
+
+def answer_span(record: dict) -> str:
+    spans = re.findall(r"`([^`]*)`", record["conversations"][1]["value"])
+    assert len(spans) == 1
+    return spans[0]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("camera")
+    synth = root / "synth"
+    write_synthetic_dataset(
+        synth, SynthConfig(scenes=5, clips=0, seed=SEED, small=True, workers=1)
+    )
+    cache = root / "cache"
+    prepare(PrepareConfig(cache=cache, scannet=synth / "scannet", frame_skip=1))
+    manifest = json.loads((cache / "manifest.json").read_text())
+    units = [
+        CacheUnit(unit_id, cache / unit_id, info["split"])
+        for unit_id, info in sorted(manifest["units"].items())
+    ]
+    truth = {}
+    for unit in units:
+        path = synth / "synthetic_truth" / "scannet" / f"{unit.name}.json"
+        scene = json.loads(path.read_text())
+        truth[unit.name] = {
+            frame["index"]: np.array(frame["world_from_cam"], dtype=np.float64)
+            for frame in scene["frames"]
+        }
+    family = CameraMovementFamily()
+    out = root / "out"
+    result: dict = {"units": units, "truth": truth, "out": out, "cache": cache}
+    for split, quota in (("train", TRAIN_QUOTA), ("val", VAL_QUOTA)):
+        own = [u for u in units if u.split == split]
+        selections, skipped = family.plan(
+            split, own, dict.fromkeys(family.subtasks, quota), SEED, GenerateSettings()
+        )
+        records = []
+        contexts = []
+        for unit in own:
+            ctx = UnitContext(unit, SEED, out, GenerateSettings())
+            own_selections = [s for s in selections if s.unit_id == unit.unit_id]
+            records += list(family.generate(ctx, own_selections))
+            contexts.append(ctx)
+        result[split] = {
+            "units": own,
+            "selections": selections,
+            "skipped": skipped,
+            "records": records,
+            "generate_skipped": [c.skipped for c in contexts],
+        }
+    return result
+
+
+def in_range_pairs(unit: CacheUnit) -> dict[tuple[int, int], float]:
+    """(frame1, frame2) → overlap of the pairs with overlap in [6, 35] (plain pyarrow read)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(unit.path / "pairs.parquet").to_pydict()
+    return {
+        (a, b): o
+        for a, b, o in zip(table["frame1"], table["frame2"], table["overlap_pct"], strict=True)
+        if 6.0 <= o <= 35.0
+    }
+
+
+def test_family_attributes() -> None:
+    family = CameraMovementFamily()
+    assert family.family == "camera_movement"
+    assert family.dataset == "scannet"
+    names = {s for s, spec in SUBTASKS.items() if spec.family == "camera_movement"}
+    assert set(family.subtasks) == names
+    assert len(family.subtasks) == 9
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_plan_sizes_and_dead_zone_counts(data: dict, split: str) -> None:
+    part = data[split]
+    quota = TRAIN_QUOTA if split == "train" else VAL_QUOTA
+    candidates = sum(len(in_range_pairs(u)) for u in part["units"])
+    assert candidates > 100
+    per_subtask = Counter(s.subtask for s in part["selections"])
+    for subtask in CameraMovementFamily.subtasks:
+        dropped = part["skipped"].get(f"{subtask}:dead_zone", 0)
+        assert per_subtask[subtask] == min(quota, candidates - dropped), subtask
+    assert set(part["skipped"]) <= {f"{s}:dead_zone" for s in CameraMovementFamily.subtasks}
+    # The dead zones bite on this data (y and pitch motions are small for a walking camera).
+    assert part["skipped"]["camera_pitch_degree:dead_zone"] > 0
+    assert len(part["records"]) == len(part["selections"])
+    assert all(not skipped for skipped in part["generate_skipped"])
+
+
+def test_val_quota_honoured_exactly(data: dict) -> None:
+    family = CameraMovementFamily()
+    val_units = data["val"]["units"]
+    selections, _ = family.plan(
+        "val", val_units, {"camera_x_direction": 29}, SEED, GenerateSettings()
+    )
+    assert len(selections) == 29
+    assert {s.subtask for s in selections} == {"camera_x_direction"}
+    # Only the subtasks in ``quotas`` are planned; None keeps every eligible candidate.
+    everything, skipped = family.plan("val", val_units, {"camera_x_direction": None}, SEED,
+                                      GenerateSettings())
+    candidates = sum(len(in_range_pairs(u)) for u in val_units)
+    assert len(everything) == candidates - skipped.get("camera_x_direction:dead_zone", 0)
+
+
+def test_selected_pairs_come_from_the_table(data: dict) -> None:
+    for split in ("train", "val"):
+        tables = {u.unit_id: in_range_pairs(u) for u in data[split]["units"]}
+        swapped = 0
+        for selection in data[split]["selections"]:
+            a, b = selection.frames
+            key = (min(a, b), max(a, b))
+            assert key in tables[selection.unit_id]
+            assert abs(selection.extra["overlap"] - tables[selection.unit_id][key]) <= 0.005 + 1e-9
+            assert selection.extra["swapped"] == (a > b)
+            swapped += a > b
+        share = swapped / len(data[split]["selections"])
+        assert 0.35 < share < 0.65  # each pair is swapped with probability 1/2
+
+
+def test_records_match_truth(data: dict) -> None:
+    boundary_cases = numeric = checked = 0
+    for split in ("train", "val"):
+        for record in data[split]["records"]:
+            validate_record(record)
+            subtask = record["subtask"]
+            scene = record["meta"]["scene"]
+            frame_a, frame_b = record["meta"]["frames"]
+            assert record["image"] == [
+                f"scannet/{scene}/{frame_a:05d}.jpg",
+                f"scannet/{scene}/{frame_b:05d}.jpg",
+            ]
+            assert all((data["out"] / "images" / path).is_file() for path in record["image"])
+            assert record["height_list"] == [120, 120] and record["width_list"] == [160, 160]
+            assert record["meta"]["points"] == [[], []]
+            assert record["meta"]["split"] == split and record["task"] == "camera_movement"
+            poses = data["truth"][scene]
+            t, dyaw, dpitch = truth_motion(poses[frame_a], poses[frame_b])
+            camera = record["meta"]["camera"]
+            assert np.allclose(camera["t_m"], t, atol=1e-5)
+            assert abs(camera["dyaw_deg"] - dyaw) < 1e-3
+            assert abs(camera["dpitch_deg"] - dpitch) < 1e-3
+            gt = record["gt"]
+            assert answer_span(record) == (
+                f"[ {gt[0]} , {gt[1]} , {gt[2]} ]" if isinstance(gt, list) else str(gt)
+            )
+            checked += 1
+            if subtask in DIRECTION_WORDS:
+                axis, positive, negative = DIRECTION_WORDS[subtask]
+                assert abs(t[axis]) >= 0.05 - 1e-5  # dead zone, emitted orientation
+                assert gt == (positive if t[axis] > 0 else negative)
+            elif subtask in ("camera_yaw_direction", "camera_yaw_degree"):
+                assert abs(dyaw) >= 3.0 - 1e-3
+                if subtask.endswith("direction"):
+                    assert gt == ("left" if dyaw > 0 else "right")
+                else:
+                    numeric += 1
+                    boundary_cases += near_half(dyaw, EPS_DEG)
+                    assert gt in rounded_near(abs(dyaw), EPS_DEG)
+            elif subtask in ("camera_pitch_direction", "camera_pitch_degree"):
+                assert abs(dpitch) >= 3.0 - 1e-3
+                if subtask.endswith("direction"):
+                    assert gt == ("up" if dpitch > 0 else "down")
+                else:
+                    numeric += 1
+                    boundary_cases += near_half(dpitch, EPS_DEG)
+                    assert gt in rounded_near(abs(dpitch), EPS_DEG)
+            else:
+                assert np.linalg.norm(t) >= 0.05 - 1e-5
+                values = [1000.0 * float(np.linalg.norm(t))]
+                if subtask == "camera_translation_vector":
+                    values = [1000.0 * float(c) for c in t]
+                got = gt if isinstance(gt, list) else [gt]
+                for g, value in zip(got, values, strict=True):
+                    numeric += 1
+                    boundary_cases += near_half(value, EPS_MM)
+                    assert g in rounded_near(value, EPS_MM)
+    assert checked > 1000
+    assert boundary_cases <= numeric // 100
+
+
+def test_records_exact_against_cached_poses(data: dict) -> None:
+    """With the cached poses (what the generator reads), every rounded value is exact."""
+    poses_of = {}
+    for unit in data["units"]:
+        frames = np.load(unit.path / "frame_index.npy", allow_pickle=False)
+        poses = np.load(unit.path / "world_from_cam.npy", allow_pickle=False)
+        poses_of[unit.name] = dict(zip(frames.tolist(), poses, strict=True))
+    for split in ("train", "val"):
+        for record in data[split]["records"]:
+            frame_a, frame_b = record["meta"]["frames"]
+            poses = poses_of[record["meta"]["scene"]]
+            t, dyaw, dpitch = truth_motion(poses[frame_a], poses[frame_b])
+            subtask, gt = record["subtask"], record["gt"]
+            if subtask == "camera_translation_vector":
+                assert gt == [half_away(1000.0 * float(c)) for c in t]
+            elif subtask == "camera_translation_distance":
+                assert gt == half_away(1000.0 * float(np.linalg.norm(t)))
+            elif subtask == "camera_yaw_degree":
+                assert gt == half_away(abs(dyaw))
+            elif subtask == "camera_pitch_degree":
+                assert gt == half_away(abs(dpitch))
+
+
+def _pose(yaw_deg: float, pitch_deg: float, centre: tuple[float, float, float]) -> np.ndarray:
+    """Camera-to-world pose (OpenCV axes) looking at azimuth ``yaw`` and elevation ``pitch``."""
+    yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
+    forward = np.array([math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw),
+                        math.sin(pitch)])
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    pose = np.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, centre
+    return pose
+
+
+def test_yaw_wraps_across_180() -> None:
+    first = _pose(170.0, 0.0, (0.0, 0.0, 0.0))[None]
+    second = _pose(-170.0, 5.0, (0.0, 0.0, 0.0))[None]
+    motion = camera_motion(first, second)
+    assert motion.dyaw_deg[0] == pytest.approx(20.0)  # not -340
+    assert motion.dpitch_deg[0] == pytest.approx(5.0)
+    t, dyaw, dpitch = motion.t_m[0], float(motion.dyaw_deg[0]), float(motion.dpitch_deg[0])
+    assert answer_for("camera_yaw_direction", t, dyaw, dpitch) == "left"
+    assert answer_for("camera_yaw_degree", t, dyaw, dpitch) == 20
+    assert answer_for("camera_pitch_direction", t, dyaw, dpitch) == "up"
+    back = camera_motion(second, first)
+    assert back.dyaw_deg[0] == pytest.approx(-20.0)
+    assert answer_for("camera_yaw_direction", back.t_m[0], float(back.dyaw_deg[0]),
+                      float(back.dpitch_deg[0])) == "right"
+    # Exactly opposite directions: +180 in both orientations (the interval is (-180, 180]).
+    opposite = camera_motion(_pose(0.0, 0.0, (0, 0, 0))[None], _pose(180.0, 0.0, (0, 0, 0))[None])
+    assert opposite.dyaw_deg[0] == pytest.approx(180.0)
+
+
+def test_translation_labels_and_rounding() -> None:
+    first = _pose(90.0, 0.0, (0.0, 0.0, 0.0))[None]  # looking along +y: camera x = world +x
+    second = _pose(90.0, 0.0, (0.2345, 0.5, -0.0445))[None]
+    t = camera_motion(first, second).t_m[0]
+    assert t == pytest.approx([0.2345, 0.0445, 0.5])  # camera y is down = world -z
+    assert answer_for("camera_x_direction", t, 0.0, 0.0) == "right"
+    assert answer_for("camera_y_direction", t, 0.0, 0.0) == "down"
+    assert answer_for("camera_z_direction", t, 0.0, 0.0) == "forward"
+    assert answer_for("camera_translation_vector", np.array([0.2346, -0.0446, 0.5]), 0, 0) == [
+        235, -45, 500,
+    ]
+
+
+def test_dead_zone_depends_on_orientation() -> None:
+    """|t_x| forward is 0.1 m but 0 backward: the swap must be drawn before filtering."""
+    first = np.eye(4)
+    second = np.eye(4)
+    second[:3, :3] = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+    second[:3, 3] = [0.1, 0.0, 0.0]
+    assert eligible("camera_x_direction", first[None], second[None]).tolist() == [True]
+    assert eligible("camera_x_direction", second[None], first[None]).tolist() == [False]
+    assert eligible("camera_z_direction", second[None], first[None]).tolist() == [True]
+    assert eligible("camera_translation_distance", second[None], first[None]).tolist() == [True]
+    tilt = _pose(0.0, 2.9, (0.0, 0.0, 0.0))[None]
+    level = _pose(0.0, 0.0, (0.0, 0.0, 0.0))[None]
+    assert eligible("camera_pitch_degree", level, tilt).tolist() == [False]
+    assert eligible("camera_yaw_direction", level, _pose(3.5, 0.0, (0, 0, 0))[None]).tolist() == [
+        True
+    ]
+
+
+def test_plan_is_deterministic_and_seeded(data: dict) -> None:
+    family = CameraMovementFamily()
+    units = data["train"]["units"]
+    quotas = dict.fromkeys(family.subtasks, TRAIN_QUOTA)
+    again, skipped = family.plan("train", units, quotas, SEED, GenerateSettings())
+    assert again == data["train"]["selections"] and skipped == data["train"]["skipped"]
+    other, _ = family.plan("train", units, quotas, SEED + 1, GenerateSettings())
+    assert other != again
+    # Subtasks sample independently: planning one alone gives the same selections.
+    alone, _ = family.plan("train", units, {"camera_z_direction": TRAIN_QUOTA}, SEED,
+                           GenerateSettings())
+    assert alone == [s for s in again if s.subtask == "camera_z_direction"]
+
+
+def test_generate_is_order_independent(data: dict, tmp_path: Path) -> None:
+    family = CameraMovementFamily()
+    unit = data["val"]["units"][0]
+    selections = [s for s in data["val"]["selections"] if s.unit_id == unit.unit_id][:60]
+    forward = list(family.generate(UnitContext(unit, SEED, tmp_path / "a", GenerateSettings()),
+                                   selections))
+    backward = list(family.generate(UnitContext(unit, SEED, tmp_path / "b", GenerateSettings()),
+                                    selections[::-1]))
+    assert forward == backward[::-1]
+    originals = {r["id"]: r for r in data["val"]["records"]}
+    assert all(originals[r["id"]] == r for r in forward)
+    ids = [r["id"] for split in ("train", "val") for r in data[split]["records"]]
+    assert len(ids) == len(set(ids))
