@@ -2,7 +2,8 @@
 
 Builds (or reuses, with --work) realistic synthetic data (colour 1296×968, TAPVid-3D 512×512 and
 640×360), prepares it, plans up to --records selections per subtask from the training split and
-times each family's ``generate`` in this process, subtask by subtask. Printed beside each rate:
+times each family's ``generate`` (and the JSON serialisation of each record) in this process,
+subtask by subtask. Printed beside each rate:
 the upstream engine's stated rate (spec §9.2) and, for dot subtasks, the codec bound measured in
 the same run: the time to decode the frame(s) and encode the annotated JPEG(s) a record needs.
 
@@ -31,6 +32,7 @@ from multispa.synth.config import SynthConfig
 from multispa.synth.dataset import write_synthetic_dataset
 from multispa.tasks import registry
 from multispa.tasks.base import CacheUnit, GenerateSettings, UnitContext
+from multispa.tasks.records import dumps_record
 from multispa.tasks.templates import SUBTASKS
 
 #: Upstream rates in records/s derived from the times its code states (spec §9.2).
@@ -108,7 +110,7 @@ def main() -> None:
                         continue
                     context = UnitContext(unit, 0, work / "out", GenerateSettings())
                     start = time.perf_counter()
-                    count += sum(1 for _ in family.generate(context, rows))
+                    count += sum(len(dumps_record(r)) > 0 for r in family.generate(context, rows))
                     seconds += time.perf_counter() - start
                     if sample_jpeg is None:
                         sample_jpeg = next((unit.path / "images").glob("*.jpg")).read_bytes()
