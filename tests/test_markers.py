@@ -12,6 +12,7 @@ from multispa.tasks.markers import (
     PALETTE,
     choose_marker_colour,
     colour_distance,
+    dots_drawn_on,
     draw_dots,
     inside_margin,
     marker_radius,
@@ -212,6 +213,48 @@ def test_labels_stay_inside_near_every_border(letter: str) -> None:
             assert cols.max() < point[0]  # flipped to the left side
 
 
+def _photo(seed: int = 4, width: int = 160, height: int = 120) -> Image.Image:
+    """A textured RGB image (smooth gradients plus noise), so restoring errors would show."""
+    rng = np.random.default_rng(seed)
+    cols, rows = np.meshgrid(np.arange(width), np.arange(height))
+    base = np.stack([cols * 255 // width, rows * 255 // height, (cols + rows) % 256], axis=2)
+    noise = rng.integers(-20, 21, size=(height, width, 3))
+    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("points", "labels"),
+    [
+        ([(80.3, 60.6)], None),
+        ([(30, 30), (100, 80), (3, 116), (156, 3)], ["A", "B", "C", "D"]),
+        ([(40, 40), (45, 42)], ["A", "B"]),  # overlapping markers and letters
+    ],
+)
+def test_drawing_in_place_equals_a_copy_and_is_undone(
+    points: list[tuple[float, float]], labels: list[str] | None
+) -> None:
+    image = _photo()
+    original = image.tobytes()
+    expected = draw_dots(image, points, RED, 4, labels=labels).tobytes()
+    assert image.tobytes() == original  # draw_dots never touches its input
+    with dots_drawn_on(image, points, RED, 4, labels=labels) as drawn:
+        assert drawn is image
+        assert drawn.tobytes() == expected
+    assert image.tobytes() == original
+
+
+def test_drawing_in_place_is_undone_on_error() -> None:
+    image = _photo(5)
+    original = image.tobytes()
+    with pytest.raises(RuntimeError), dots_drawn_on(image, [(50, 50)], RED, 4, ["A"]):
+        assert image.tobytes() != original
+        raise RuntimeError("writer failed")
+    assert image.tobytes() == original
+    grey = image.convert("L")
+    with pytest.raises(ConfigError, match="RGB"), dots_drawn_on(grey, [(5, 5)], RED, 2):
+        pass
+
+
 def test_label_count_and_colour_validation() -> None:
     with pytest.raises(ShapeError, match="labels"):
         draw_dots(_grey(), [(10, 10), (20, 20)], RED, 3, labels=["A"])
@@ -291,6 +334,39 @@ def test_colour_choice_deterministic_and_ties_broken_by_rng() -> None:
     assert picks == [
         choose_marker_colour(tie, points, 4, np.random.default_rng(s)).name for s in range(20)
     ]
+
+
+def _reference_choice_scores(image: np.ndarray, points: list, radius: int) -> np.ndarray:
+    """Independent floored scores: per point the ``lower`` 10th percentile of the float redmean
+    distances over every third row and column of the ``3·radius`` window; min over points."""
+    half = 3 * radius
+    height, width = image.shape[:2]
+    scores = np.full(len(PALETTE), np.inf)
+    for u, v in points:
+        col, row = int(np.floor(u + 0.5)), int(np.floor(v + 0.5))
+        window = image[
+            max(row - half, 0) : min(row + half + 1, height) : 3,
+            max(col - half, 0) : min(col + half + 1, width) : 3,
+        ].reshape(-1, 3)
+        for i, entry in enumerate(PALETTE):
+            low = np.percentile(colour_distance(entry.rgb, window), 10, method="lower")
+            scores[i] = min(scores[i], low)
+    return np.floor(scores)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_colour_choice_matches_an_independent_float_computation(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    image = np.asarray(_photo(seed)).copy()
+    image[40:90, 50:120] = rng.integers(0, 256, size=3)  # a flat patch under some points
+    points = [(60.0 + 10 * seed, 50.0), (118.4, 88.6), (2.0, 117.0)][: 1 + seed % 3]
+    floored = _reference_choice_scores(image, points, 5)
+    best = {PALETTE[i].name for i in np.flatnonzero(floored == floored.max())}
+    for draw in range(4):
+        chosen = choose_marker_colour(image, points, 5, np.random.default_rng(draw))
+        assert chosen.name in best
+        pil = choose_marker_colour(Image.fromarray(image), points, 5, np.random.default_rng(draw))
+        assert pil == chosen
 
 
 def test_colour_choice_rejects_bad_images() -> None:

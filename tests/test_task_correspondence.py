@@ -327,3 +327,46 @@ def test_bad_difficulty_is_a_config_error(env: Env, tmp_path: Path) -> None:
     ctx = UnitContext(unit, SEED, tmp_path, GenerateSettings(mcq_difficulty="medium"))
     with pytest.raises(ConfigError, match="mcq_difficulty"):
         list(CorrespondenceFamily().generate(ctx, []))
+
+
+def test_point_is_uniform_over_the_eligible_covisible_set(env: Env, tmp_path: Path) -> None:
+    unit = env.split_units("train")[0]
+    cache = load_scannet_cache(unit.path)
+    pairs = pq.read_table(unit.path / "pairs.parquet").to_pydict()
+    best = int(np.argmax(pairs["overlap_pct"]))
+    frame1, frame2 = pairs["frame2"][best], pairs["frame1"][best]  # swapped order on purpose
+    positions = [cache.frame_index.tolist().index(f) for f in (frame1, frame2)]
+    covisible = np.intersect1d(*(cache.visible_vertex_indices(p) for p in positions))
+    eligible = np.array(
+        [v for v in covisible.tolist() if inside(list(env.project(unit.name, frame1, v)))]
+    )
+    assert eligible.size >= 20
+    selection = Selection("correspondence_coord", unit.unit_id, (frame1, frame2), {"overlap": 1.0})
+    drawn = []
+    for seed in range(300):
+        ctx = UnitContext(unit, seed, tmp_path, GenerateSettings())
+        (record,) = CorrespondenceFamily().generate(ctx, [selection])
+        drawn.append(record["meta"]["vertex"][0])
+    assert set(drawn) <= set(eligible.tolist())
+    ranks = np.searchsorted(eligible, drawn) / (eligible.size - 1)
+    assert abs(float(ranks.mean()) - 0.5) < 0.06  # uniform: mean rank ½ (sd ≈ 0.017)
+    assert len(set(drawn)) >= min(eligible.size, 300) * 0.4
+
+
+def test_shared_decoded_frames_do_not_leak_between_records(env: Env, tmp_path: Path) -> None:
+    unit = env.split_units("train")[0]
+    selections, _ = CorrespondenceFamily().plan(
+        "train", [unit], {"correspondence_mcq_dot": 12}, SEED, GenerateSettings()
+    )
+    assert len(selections) >= 6
+    assert len({f for s in selections for f in s.frames}) < 2 * len(selections)  # shared frames
+    ctx = UnitContext(unit, SEED, tmp_path / "together", GenerateSettings())
+    together = {r["id"]: r for r in CorrespondenceFamily().generate(ctx, selections)}
+    assert len(together) >= 5
+    for selection in selections:
+        ctx = UnitContext(unit, SEED, tmp_path / "alone", GenerateSettings())
+        for record in CorrespondenceFamily().generate(ctx, [selection]):
+            assert together[record["id"]] == record
+            for image in record["image"]:
+                a = (tmp_path / "together" / "images" / image).read_bytes()
+                assert a == (tmp_path / "alone" / "images" / image).read_bytes()

@@ -307,3 +307,121 @@ def test_comparison_skips_when_no_pair_passes(
     monkeypatch.setattr(depth, "MIN_DEPTH_GAP_M", 1e6)  # no pair can pass
     assert list(family.generate(ctx, selections)) == []
     assert ctx.skipped == {"depth_comparison_coord:no_valid_pair": 1}
+
+
+# ---------------------------------------------------------------- sampling and decoding machinery
+
+
+def test_visible_set_rank_lookup_membership_and_set_operations(env: Env) -> None:
+    unit = env.split_units("train")[0]
+    cache = load_scannet_cache(unit.path)
+    scene = depth.SceneFrames(unit)
+    num_vertices = cache.vertices.shape[0]
+    frames = cache.frame_index.tolist()
+    for position in (0, len(frames) // 2, len(frames) - 1):
+        visible = scene.visible(frames[position])
+        expected = cache.visible_vertex_indices(position)
+        assert visible.count == expected.size == int(cache.visible_counts[position])
+        assert visible.vertices().tolist() == expected.tolist()
+        assert visible.vertices_at(np.arange(expected.size)).tolist() == expected.tolist()
+        member = np.zeros(num_vertices, dtype=bool)
+        member[expected] = True
+        everything = np.arange(num_vertices)
+        assert np.array_equal(visible.contains(everything), member)
+    a = scene.visible(frames[0])
+    b = scene.visible(frames[1])
+    both = np.intersect1d(a.vertices(), b.vertices())
+    assert a.intersection(b).vertices().tolist() == both.tolist()
+    assert a.difference(b).vertices().tolist() == np.setdiff1d(a.vertices(), b.vertices()).tolist()
+    # bits past the last vertex are ignored
+    padded = depth.VisibleSet(np.array([np.uint64(2**64 - 1)]), 5)
+    assert padded.count == 5 and padded.vertices().tolist() == [0, 1, 2, 3, 4]
+
+
+def test_uniform_draws_are_uniform_over_the_accepted_set() -> None:
+    words = np.zeros(2, dtype=np.uint64)
+    members = [1, 5, 7, 63, 64, 70, 90, 100]
+    for v in members:
+        words[v >> 6] |= np.uint64(1) << np.uint64(v & 63)
+    base = depth.VisibleSet(words, 128)
+    accepted = {5, 64, 90, 100}
+
+    def accept(vertex: np.ndarray) -> np.ndarray:
+        return np.isin(vertex, list(accepted))
+
+    for max_draws in (512, 0):  # rejection, then exact enumeration from the start
+        draws = depth.UniformDraws(np.random.default_rng(1), base, accept, max_draws=max_draws)
+        values = np.concatenate([draws.take(7) for _ in range(1000)])
+        assert set(values.tolist()) == accepted
+        counts = np.array([np.count_nonzero(values == v) for v in sorted(accepted)])
+        assert np.all(np.abs(counts / values.size - 0.25) < 0.02), counts
+        # deterministic for a generator state
+        again = depth.UniformDraws(np.random.default_rng(1), base, accept, max_draws=max_draws)
+        assert np.array_equal(np.concatenate([again.take(7) for _ in range(1000)]), values)
+    everything = depth.UniformDraws(np.random.default_rng(2), base).take(8000)
+    assert set(everything.tolist()) == set(members)
+    nothing = depth.UniformDraws(np.random.default_rng(3), base, lambda v: v < 0, max_draws=64)
+    assert nothing.take(3).size == 0
+    empty = depth.VisibleSet(np.zeros(2, dtype=np.uint64), 128)
+    assert depth.UniformDraws(np.random.default_rng(4), empty).take(2).size == 0
+
+
+def valid_frames_of(unit: CacheUnit) -> list[int]:
+    return [int(f) for f in depth.valid_frames(unit)]
+
+
+def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[depth.SceneFrames]:
+    made: list[depth.SceneFrames] = []
+    original = depth.SceneFrames.__init__
+
+    def init(self: depth.SceneFrames, unit: CacheUnit) -> None:
+        original(self, unit)
+        made.append(self)
+
+    monkeypatch.setattr(depth.SceneFrames, "__init__", init)
+    return made
+
+
+def test_dot_frames_are_decoded_once_and_shared_without_leaks(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unit = env.split_units("train")[0]
+    frames = valid_frames_of(unit)[:6]
+    selections = [
+        Selection(subtask, unit.unit_id, (frame,), {})
+        for frame in frames
+        for subtask in ("depth_estimation_dot", "depth_comparison_dot", "depth_estimation_coord")
+    ]
+    made = _count_decodes(monkeypatch)
+    ctx = UnitContext(unit, SEED, tmp_path / "together", GenerateSettings())
+    together = list(DepthFamily().generate(ctx, selections))
+    marked = {r["meta"]["frames"][0] for r in together if r["subtask"].endswith("_dot")}
+    assert len(marked) >= 4
+    assert made[-1].decoded == len(marked)  # once per frame; coord records decode nothing
+    # each record alone (its own decode) gives the same record and the same annotated bytes
+    for selection in selections:
+        ctx = UnitContext(unit, SEED, tmp_path / "alone", GenerateSettings())
+        (alone,) = DepthFamily().generate(ctx, [selection])
+        (same,) = [r for r in together if r["id"] == alone["id"]]
+        assert same == alone
+        if alone["image"][0].startswith("annotated/"):
+            a = (tmp_path / "together" / "images" / alone["image"][0]).read_bytes()
+            assert a == (tmp_path / "alone" / "images" / alone["image"][0]).read_bytes()
+
+
+def test_decoded_frames_are_evicted_by_next_use(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    unit = env.split_units("train")[0]
+    a, b, c, *_ = valid_frames_of(unit)
+    monkeypatch.setattr(depth, "_IMAGE_SLOTS", 2)
+    scene = depth.SceneFrames(unit)
+    uses = [(a,), (b,), (c,), (a,), (b,)]
+    scene.schedule(uses)
+    for step, (frame,) in enumerate(uses):
+        scene.advance(step)
+        scene.image(frame)
+    # at c, b (needed at step 4) is evicted rather than a (step 3); at b again, a or c goes
+    assert scene.decoded == 4  # least-recently-used eviction would decode 5 times
+    lru = depth.SceneFrames(unit)
+    for (frame,) in uses:
+        lru.image(frame)
+    assert lru.decoded == 5

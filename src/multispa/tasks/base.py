@@ -139,6 +139,8 @@ class UnitContext:
     out: Path
     settings: GenerateSettings
     skipped: dict[str, int] = field(default_factory=dict)
+    _linked: set[int] = field(default_factory=set, init=False, repr=False, compare=False)
+    _folders: set[Path] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @property
     def split(self) -> str:
@@ -166,10 +168,11 @@ class UnitContext:
 
         ScanNet: ``scannet/<scene>/<frame:05d>.jpg``; TAPVid-3D:
         ``tapvid3d/<subset>/<clip>/<frame:05d>.jpg``. Hard-linked from the cache when possible,
-        copied otherwise; idempotent.
+        copied otherwise; idempotent (a frame is checked on disk once per context).
         """
-        parts = self.unit.unit_id.split("/")
-        relative = "/".join([*parts, f"{frame:05d}.jpg"])
+        relative = f"{self.unit.unit_id}/{frame:05d}.jpg"
+        if frame in self._linked:
+            return relative
         target = self.out / "images" / relative
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -180,6 +183,7 @@ class UnitContext:
             except OSError:
                 temporary.write_bytes(source.read_bytes())
             os.replace(temporary, target)
+        self._linked.add(frame)
         return relative
 
     def write_annotated(self, record_id: str, subtask: str, k: int, image: Image.Image) -> str:
@@ -189,10 +193,14 @@ class UnitContext:
         with the configured JPEG quality (deterministic bytes).
         """
         relative = f"annotated/{self.split}/{subtask}/{record_id}_{k}.jpg"
-        target = self.out / "images" / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        image.convert("RGB").save(temporary, format="JPEG", quality=self.settings.jpeg_quality)
+        folder = self.out / "images" / "annotated" / self.split / subtask
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+        target = folder / f"{record_id}_{k}.jpg"
+        temporary = folder / f".{record_id}_{k}.jpg.{os.getpid()}.tmp"
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        rgb.save(temporary, format="JPEG", quality=self.settings.jpeg_quality)
         os.replace(temporary, target)
         return relative
 

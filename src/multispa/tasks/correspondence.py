@@ -15,11 +15,14 @@ pair's order is swapped with probability ½ by the planner's generator; ``Select
 prompt order and ``extra = {"overlap": <percent, 2 decimals>, "swapped": bool}``.
 
 Generation: one vertex uniformly from the co-visible set ``V_1 ∩ V_2`` whose image-1 projection
-(and, for the MCQ, its image-2 projection) lies inside the marker margin. MCQ distractors follow
-rule 8f: *easy* (default) uniform pixels inside the margin, ``>= 0.05·W`` from the answer and from
-each other (1,000 tries); *hard* (``settings.mcq_difficulty == "hard"``) image-2 projections of
-co-visible vertices ``0.05·W``–``0.15·W`` from the answer and ``>= 0.05·W`` apart, topped up with
-vertices visible only in image 2.
+(and, for the MCQ, its image-2 projection) lies inside the marker margin. It is drawn by rejection
+(:class:`multispa.tasks.depth.UniformDraws`) from the smaller of ``V_1`` and ``V_2``, testing
+membership in the other set bit by bit, so the co-visible set is never built (except for hard
+distractors, or when rejection keeps failing). MCQ distractors follow rule 8f: *easy* (default)
+uniform pixels inside the margin, ``>= 0.05·W`` from the answer and from each other (1,000
+tries); *hard* (``settings.mcq_difficulty == "hard"``) image-2 projections of co-visible vertices
+``0.05·W``–``0.15·W`` from the answer and ``>= 0.05·W`` apart, topped up with vertices visible
+only in image 2.
 """
 
 from __future__ import annotations
@@ -35,7 +38,12 @@ from multispa.errors import CacheError, ConfigError
 from multispa.geometry.coords import pixels_to_norm1000
 from multispa.tasks.answers import format_answer, format_coord
 from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
-from multispa.tasks.depth import MIN_SEPARATION_FRACTION, SceneFrames, generate_in_frame_order
+from multispa.tasks.depth import (
+    MIN_SEPARATION_FRACTION,
+    SceneFrames,
+    UniformDraws,
+    generate_in_frame_order,
+)
 from multispa.tasks.markers import inside_margin
 from multispa.tasks.records import build_record, record_id
 from multispa.tasks.sampling import OVERLAP_EDGES, stratified_pair_sample
@@ -53,6 +61,8 @@ __all__ = [
 
 #: Rule 8f: random pixels tried before an easy MCQ item is skipped.
 EASY_TRIES = 1000
+#: Easy tries drawn in a first batch (the rest only if these do not give three distractors).
+_EASY_FIRST_BATCH = 32
 #: Rule 8f (hard): distractors lie at most this fraction of W from the answer.
 HARD_MAX_FRACTION = 0.15
 NUM_DISTRACTORS = 3
@@ -137,8 +147,8 @@ def easy_distractors(
 ) -> np.ndarray | None:
     """Three uniform pixels inside the margin, ``>= 0.05·W`` from the answer and each other.
 
-    :data:`EASY_TRIES` candidates are drawn at once and accepted greedily in draw order (the same
-    result as trying them one by one).
+    Up to :data:`EASY_TRIES` candidates are drawn, a first batch of 32 then the rest if needed,
+    and accepted greedily in draw order (the same result as trying them one by one).
 
     Args:
         answer_px: ``(2,)`` the correct point, pixels.
@@ -149,15 +159,19 @@ def easy_distractors(
     Returns:
         ``(3, 2)`` float64 pixels, or None when the tries run out.
     """
-    tries = np.column_stack(
-        [
-            rng.uniform(radius, width - 1 - radius, EASY_TRIES),
-            rng.uniform(radius, height - 1 - radius, EASY_TRIES),
-        ]
-    )
-    tries = tries[inside_margin(tries, width, height, radius)]
     chosen: list[np.ndarray] = [np.asarray(answer_px, dtype=np.float64)]
-    _spread(tries, chosen, MIN_SEPARATION_FRACTION * width, NUM_DISTRACTORS + 1)
+    first = min(_EASY_FIRST_BATCH, EASY_TRIES)
+    for count in (first, EASY_TRIES - first):
+        if len(chosen) == NUM_DISTRACTORS + 1 or count == 0:
+            break
+        tries = np.column_stack(
+            [
+                rng.uniform(radius, width - 1 - radius, count),
+                rng.uniform(radius, height - 1 - radius, count),
+            ]
+        )
+        tries = tries[inside_margin(tries, width, height, radius)]
+        _spread(tries, chosen, MIN_SEPARATION_FRACTION * width, NUM_DISTRACTORS + 1)
     return np.array(chosen[1:]) if len(chosen) == NUM_DISTRACTORS + 1 else None
 
 
@@ -257,7 +271,7 @@ class CorrespondenceFamily:
                 raise ValueError(f"CorrespondenceFamily: unknown subtask {selection.subtask!r}")
             return _correspondence(ctx, scene, selection)
 
-        return generate_in_frame_order(selections, make)
+        return generate_in_frame_order(selections, make, scene)
 
 
 def _correspondence(
@@ -268,23 +282,26 @@ def _correspondence(
     mcq = subtask == "correspondence_mcq_dot"
     rng = ctx.rng(selection)
     frame1, frame2 = selection.frames
-    view1, view2 = scene.view(frame1), scene.view(frame2)
-    covisible, rows1, rows2 = np.intersect1d(
-        view1.vertex, view2.vertex, assume_unique=True, return_indices=True
-    )
-    size = (scene.width, scene.height, scene.radius)
-    ok = inside_margin(view1.uv_px[rows1], *size)
-    if mcq:
-        ok &= inside_margin(view2.uv_px[rows2], *size)
-    usable = np.flatnonzero(ok)
-    if usable.size == 0:
-        ctx.skip(f"{subtask}:no_covisible_point" if covisible.size == 0
-                 else f"{subtask}:no_point_in_margin")
+    visible1, visible2 = scene.visible(frame1), scene.visible(frame2)
+    base, other = (visible1, visible2) if visible1.count <= visible2.count else (visible2, visible1)
+
+    def accept(vertex: np.ndarray) -> np.ndarray:
+        ok = other.contains(vertex)
+        rows = np.flatnonzero(ok)
+        inside = scene.inside(frame1, vertex[rows])
+        if mcq:
+            inside &= scene.inside(frame2, vertex[rows])
+        ok[rows] = inside
+        return ok
+
+    drawn = UniformDraws(rng, base, accept, batch=64).take(1)
+    if drawn.size == 0:
+        empty = visible1.intersection(visible2).count == 0
+        ctx.skip(f"{subtask}:no_covisible_point" if empty else f"{subtask}:no_point_in_margin")
         return None
-    k = int(usable[rng.integers(usable.size)])
-    vertex = int(covisible[k])
-    query_px = view1.uv_px[rows1[k]]
-    answer_px = view2.uv_px[rows2[k]]
+    vertex = int(drawn[0])
+    query_px = scene.project(frame1, drawn)[0][0]
+    answer_px = scene.project(frame2, drawn)[0][0]
     meta: dict[str, Any] = {"vertex": [vertex], "overlap": selection.extra.get("overlap")}
     width, height = scene.size
 
@@ -299,10 +316,12 @@ def _correspondence(
 
     difficulty = ctx.settings.mcq_difficulty
     if difficulty == "hard":
-        others = np.ones(covisible.size, dtype=bool)
-        others[k] = False
-        only2 = ~np.isin(view2.vertex, view1.vertex, assume_unique=True)
-        pools = [view2.uv_px[rows2[others]], view2.uv_px[only2]]
+        covisible = visible1.intersection(visible2).vertices()
+        only2 = visible2.difference(visible1).vertices()
+        pools = [
+            scene.project(frame2, covisible[covisible != vertex])[0],
+            scene.project(frame2, only2)[0],
+        ]
         distractors = hard_distractors(answer_px, pools, width, height, scene.radius, rng)
     else:
         distractors = easy_distractors(answer_px, width, height, scene.radius, rng)
@@ -315,12 +334,10 @@ def _correspondence(
     gt = LETTERS[int(np.flatnonzero(order == 0)[0])]
     points = [[query_px.tolist()], options.tolist()]
     rid = _id(ctx, selection, points)
-    colour, drawn1 = scene.annotate(frame1, query_px[None, :], rng)
-    _, drawn2 = scene.annotate(frame2, options, rng, labels=list(LETTERS))
-    images = [
-        ctx.write_annotated(rid, subtask, 0, drawn1),
-        ctx.write_annotated(rid, subtask, 1, drawn2),
-    ]
+    with scene.annotated(frame1, query_px[None, :], rng) as (colour, drawn):
+        images = [ctx.write_annotated(rid, subtask, 0, drawn)]
+    with scene.annotated(frame2, options, rng, labels=list(LETTERS)) as (_, drawn):
+        images.append(ctx.write_annotated(rid, subtask, 1, drawn))
     meta["difficulty"] = difficulty
     fields = {"marker": colour, "answer": format_answer("choice", gt)}
     return _record(ctx, scene, selection, rid, images, fields, gt, points, meta, rng)

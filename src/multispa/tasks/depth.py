@@ -8,8 +8,8 @@ Subtasks:
 - ``depth_comparison_dot`` / ``depth_comparison_coord``: two distinct visible vertices with a
   depth gap ``>= max(0.1 m, 0.05·max(z_A, z_B))`` and a pixel separation ``>= 0.05·W`` (rule 8e,
   up to 20 attempts); ``closer`` or ``farther`` is asked with probability ½; the answer is the
-  letter (dot, letters assigned at random) or the coordinate of the chosen point (coord, random
-  order of mention).
+  letter (dot) or the coordinate of the chosen point (coord). Each attempt is two independent
+  uniform draws, so the letter assignment (dot) and the order of mention (coord) are random.
 
 Planning: per subtask, images are drawn by :func:`multispa.tasks.sampling.depth_image_quota` over
 the split's scenes, counting only kept frames with at least one visible vertex. Selections hold
@@ -18,15 +18,27 @@ the split's scenes, counting only kept frames with at least one visible vertex. 
 Marked points lie at least one marker radius from the border (spec §4.0); coordinate-referenced
 points only need to be visible (hence in bounds).
 
-This module also holds :class:`SceneFrames`, the per-unit access to visible-vertex projections
-and decoded frames shared with the correspondence family.
+This module also holds what the correspondence family shares: :class:`SceneFrames` (per-unit
+access to a scene cache: bit-packed visible sets, projections, decoded frames),
+:class:`VisibleSet` (rank lookup in a bit-packed vertex set), :class:`UniformDraws` (uniform
+draws from a visible set restricted by a rule, without projecting the whole set) and
+:func:`generate_in_frame_order`.
+
+Throughput notes: a record never unpacks or projects a frame's whole visible set. A uniform
+visible vertex is the ``j``-th set bit of the frame's packed row for a uniform rank ``j``
+(prefix popcounts), and rules such as the marker margin are applied by rejection, which keeps the
+draw uniform over the vertices passing the rule; the exact set is enumerated only when rejection
+keeps failing. Decoded frames are shared by all records of a unit that mark them, with the
+eviction that is optimal for the known processing order.
 """
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,7 +52,12 @@ from multispa.geometry.coords import pixels_to_norm1000
 from multispa.geometry.transforms import apply_transform, invert_rigid
 from multispa.tasks.answers import format_answer, format_coord, metres_to_mm
 from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
-from multispa.tasks.markers import choose_marker_colour, draw_dots, inside_margin, marker_radius
+from multispa.tasks.markers import (
+    choose_marker_colour,
+    dots_drawn_on,
+    inside_margin,
+    marker_radius,
+)
 from multispa.tasks.records import build_record, record_id
 from multispa.tasks.sampling import depth_image_quota
 from multispa.tasks.templates import SUBTASKS, render_prompt
@@ -51,9 +68,10 @@ __all__ = [
     "MIN_SEPARATION_FRACTION",
     "REL_DEPTH_GAP",
     "DepthFamily",
-    "FrameView",
     "SceneFrames",
-    "comparison_pair_ok",
+    "UniformDraws",
+    "VisibleSet",
+    "comparison_pairs_ok",
     "generate_in_frame_order",
     "valid_frames",
 ]
@@ -66,35 +84,136 @@ REL_DEPTH_GAP = 0.05
 MIN_SEPARATION_FRACTION = 0.05
 #: Attempts at drawing a valid comparison pair before the image is skipped.
 COMPARISON_ATTEMPTS = 20
-#: Decoded frames kept in memory per unit (selections are processed in frame order).
-_IMAGE_SLOTS = 4
-_VIEW_SLOTS = 8
+#: Decoded frames kept in memory per unit (about 3.8 MB each at 1296×968).
+_IMAGE_SLOTS = 8
+#: Visible sets kept in memory per unit (``2·ceil(P/64)`` words each).
+_VISIBLE_SLOTS = 16
+_BIT_SHIFTS = np.arange(64, dtype=np.uint64)
 
 
-@dataclass(frozen=True)
-class FrameView:
-    """The visible vertices of one kept frame, projected into its colour image.
+class VisibleSet:
+    """A set of mesh vertices, bit-packed, with rank lookup (the visible set ``V_i`` of a frame).
+
+    Vertex ``v`` is bit ``v & 63`` (least significant first) of word ``v >> 6``, as in the
+    cache's ``visibility.npy``; "rank ``j``" is the ``j``-th vertex of the set in ascending order
+    (0-based).
 
     Attributes:
-        frame: original frame index.
-        position: row in the cache's kept-frame arrays.
-        vertex: ``(K,)`` int32 visible vertex indices, ascending (``V_i``).
-        uv_px: ``(K, 2)`` float64 colour-image pixel coordinates ``(u, v)``.
-        z_m: ``(K,)`` float64 camera-frame depth, metres (from the mesh vertex).
+        words: ``(W,)`` uint64 packed set (bits of vertices ``>= P`` cleared).
+        cumulative: ``(W,)`` int64 inclusive prefix popcount of ``words``.
+        count: number of vertices in the set.
     """
 
-    frame: int
-    position: int
-    vertex: np.ndarray
-    uv_px: np.ndarray
-    z_m: np.ndarray
+    def __init__(self, words: np.ndarray, num_vertices: int) -> None:
+        packed = np.array(words, dtype=np.uint64).reshape(-1)
+        tail = int(num_vertices) - 64 * (packed.size - 1)
+        if packed.size and tail < 64:
+            packed[-1] &= np.uint64((1 << max(tail, 0)) - 1)
+        self.words = packed
+        self.num_vertices = int(num_vertices)
+        self.cumulative = np.cumsum(np.bitwise_count(packed), dtype=np.int64)
+        self.count = int(self.cumulative[-1]) if packed.size else 0
+
+    def vertices_at(self, ranks: np.ndarray) -> np.ndarray:
+        """Vertex indices ``(N,)`` int64 of the given ranks ``(N,)`` (each in ``[0, count)``)."""
+        ranks = np.asarray(ranks, dtype=np.int64).reshape(-1)
+        word = np.searchsorted(self.cumulative, ranks, side="right")
+        bits = (self.words[word][:, None] >> _BIT_SHIFTS) & np.uint64(1)
+        seen = np.cumsum(bits, axis=1, dtype=np.int64)
+        before = self.cumulative[word] - seen[:, -1]
+        position = np.argmax(seen > (ranks - before)[:, None], axis=1)
+        return word.astype(np.int64) * 64 + position
+
+    def contains(self, vertex: np.ndarray) -> np.ndarray:
+        """Membership ``(N,)`` bool of vertex indices ``(N,)`` (each in ``[0, P)``)."""
+        vertex = np.asarray(vertex, dtype=np.int64)
+        word = self.words[vertex >> 6]
+        return ((word >> (vertex & 63).astype(np.uint64)) & np.uint64(1)).astype(bool)
+
+    def vertices(self) -> np.ndarray:
+        """All vertex indices ``(K,)`` int64, ascending."""
+        bits = np.unpackbits(self.words.astype("<u8").view(np.uint8), bitorder="little")
+        return np.flatnonzero(bits[: self.num_vertices]).astype(np.int64)
+
+    def intersection(self, other: VisibleSet) -> VisibleSet:
+        """Vertices in both sets."""
+        return VisibleSet(self.words & other.words, self.num_vertices)
+
+    def difference(self, other: VisibleSet) -> VisibleSet:
+        """Vertices in this set and not in ``other``."""
+        return VisibleSet(self.words & ~other.words, self.num_vertices)
+
+
+class UniformDraws:
+    """Independent uniform draws from ``{v in base : accept(v)}``, in a fixed order.
+
+    Rejection sampling: batches of uniform ranks of ``base`` are drawn with ``rng``, the vertices
+    ``accept`` rejects are dropped, and the accepted ones are returned in draw order (each one is
+    uniform over the accepted set, independently). Once ``max_draws`` ranks have been drawn, the
+    accepted set is enumerated exactly and later draws come from it directly (still uniform); an
+    empty accepted set ends the stream. The result is a function of ``rng``'s state and the sets
+    only.
+
+    Args:
+        rng: the record's generator.
+        base: the set to draw from.
+        accept: ``(N,)`` int64 vertices → ``(N,)`` bool, or None to accept every vertex.
+        batch: ranks drawn per rejection round (at least twice the number still needed).
+        max_draws: ranks drawn by rejection before the exact enumeration.
+    """
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        base: VisibleSet,
+        accept: Callable[[np.ndarray], np.ndarray] | None = None,
+        *,
+        batch: int = 16,
+        max_draws: int = 512,
+    ) -> None:
+        self._rng = rng
+        self._base = base
+        self._accept = accept
+        self._batch = batch
+        self._max_draws = max_draws
+        self._drawn = 0
+        self._exact: np.ndarray | None = None if base.count else np.zeros(0, dtype=np.int64)
+
+    def take(self, n: int) -> np.ndarray:
+        """The next ``n`` draws, ``(n,)`` int64 vertex indices; ``(0,)`` if the set is empty."""
+        parts: list[np.ndarray] = []
+        needed = n
+        while needed > 0:
+            if self._exact is None and self._drawn >= self._max_draws:
+                everything = self._base.vertices()
+                if self._accept is not None:
+                    everything = everything[self._accept(everything)]
+                self._exact = everything
+            if self._exact is not None:
+                if self._exact.size == 0:
+                    return np.zeros(0, dtype=np.int64)
+                parts.append(self._exact[self._rng.integers(self._exact.size, size=needed)])
+                break
+            size = needed if self._accept is None else max(self._batch, 2 * needed)
+            vertex = self._base.vertices_at(self._rng.integers(self._base.count, size=size))
+            self._drawn += size
+            if self._accept is not None:
+                vertex = vertex[self._accept(vertex)]
+            vertex = vertex[:needed]
+            parts.append(vertex)
+            needed -= vertex.size
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 class SceneFrames:
     """Per-unit access to a ScanNet scene cache for point-sampling families.
 
-    Holds the memory-mapped cache, maps original frame indices to positions, and keeps small LRU
-    caches of :class:`FrameView` and of decoded colour frames (``(H, W, 3)`` uint8, read-only).
+    Holds the memory-mapped cache, maps original frame indices to positions, and keeps a small LRU
+    cache of :class:`VisibleSet` and a cache of decoded colour frames (RGB Pillow images, shared:
+    draw on them only through :meth:`annotated`) whose eviction follows :meth:`schedule` when
+    given.
     """
 
     def __init__(self, unit: CacheUnit) -> None:
@@ -106,8 +225,13 @@ class SceneFrames:
         self.height = int(intrinsics.height)
         self.radius = marker_radius(self.width, "scannet")
         self._position = {int(f): i for i, f in enumerate(self.cache.frame_index.tolist())}
-        self._views: OrderedDict[int, FrameView] = OrderedDict()
-        self._images: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._vertices = np.asarray(self.cache.vertices)
+        self._cam_from_world = invert_rigid(np.asarray(self.cache.world_from_cam))
+        self._visible: OrderedDict[int, VisibleSet] = OrderedDict()
+        self._images: OrderedDict[int, Image.Image] = OrderedDict()
+        self._uses: dict[int, list[int]] = {}
+        self._step = 0
+        self.decoded = 0  # frames decoded so far (for tests and benchmarks)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -139,57 +263,97 @@ class SceneFrames:
         Returns:
             ``uv_px`` ``(N, 2)`` float64 pixels and ``z_m`` ``(N,)`` float64 camera-frame depth.
         """
-        world_from_cam = np.asarray(self.cache.world_from_cam[self.position(frame)])
-        points_world = np.asarray(self.cache.vertices[np.asarray(vertex, dtype=np.int64)])
-        points_cam = apply_transform(invert_rigid(world_from_cam), points_world)
-        return project_points(points_cam, self.intrinsics)
+        cam_from_world = self._cam_from_world[self.position(frame)]
+        points_world = self._vertices[np.asarray(vertex, dtype=np.int64).reshape(-1)]
+        return project_points(apply_transform(cam_from_world, points_world), self.intrinsics)
 
-    def view(self, frame: int) -> FrameView:
-        """The visible vertices of ``frame`` with their projections (LRU-cached)."""
-        frame = int(frame)
-        if frame in self._views:
-            self._views.move_to_end(frame)
-            return self._views[frame]
-        position = self.position(frame)
-        vertex = self.cache.visible_vertex_indices(position)
-        uv_px, z_m = self.project(frame, vertex)
-        view = FrameView(frame, position, vertex, uv_px, z_m)
-        self._views[frame] = view
-        if len(self._views) > _VIEW_SLOTS:
-            self._views.popitem(last=False)
-        return view
+    def inside(self, frame: int, vertex: np.ndarray) -> np.ndarray:
+        """Whether each vertex ``(N,)`` projects inside ``frame``'s marker margin: ``(N,)`` bool."""
+        uv_px, _ = self.project(frame, vertex)
+        return inside_margin(uv_px, self.width, self.height, self.radius)
 
-    def image(self, frame: int) -> np.ndarray:
-        """Decoded colour frame ``(H, W, 3)`` uint8 (read-only; LRU-cached)."""
+    def visible(self, frame: int) -> VisibleSet:
+        """The visible set ``V_i`` of ``frame`` (LRU-cached)."""
         frame = int(frame)
-        if frame in self._images:
+        found = self._visible.get(frame)
+        if found is not None:
+            self._visible.move_to_end(frame)
+            return found
+        words = self.cache.visibility[self.position(frame)]
+        found = VisibleSet(words, self._vertices.shape[0])
+        self._visible[frame] = found
+        if len(self._visible) > _VISIBLE_SLOTS:
+            self._visible.popitem(last=False)
+        return found
+
+    def schedule(self, uses: Sequence[Sequence[int]]) -> None:
+        """Declare the frames each upcoming step decodes, in processing order (for eviction).
+
+        With a schedule, the decoded frame evicted is the one needed again the latest (Belady's
+        rule, optimal for a known sequence); without one, the least recently used.
+        """
+        self._uses = {}
+        for step, frames in enumerate(uses):
+            for frame in frames:
+                self._uses.setdefault(int(frame), []).append(step)
+        self._step = 0
+
+    def advance(self, step: int) -> None:
+        """Mark the start of step ``step`` of the :meth:`schedule`.
+
+        Decoded frames the schedule never needs again are released now (their memory is reused
+        by the next decode while still cache-warm).
+        """
+        self._step = step
+        if self._uses:
+            for frame in [f for f in self._images if self._next_use(f) == math.inf]:
+                del self._images[frame]
+
+    def _next_use(self, frame: int) -> float:
+        steps = self._uses.get(frame, [])
+        i = bisect.bisect_left(steps, self._step)
+        return steps[i] if i < len(steps) else math.inf
+
+    def image(self, frame: int) -> Image.Image:
+        """Decoded colour frame, RGB, full resolution (cached and shared: do not modify it)."""
+        frame = int(frame)
+        found = self._images.get(frame)
+        if found is not None:
             self._images.move_to_end(frame)
-            return self._images[frame]
+            return found
         path = self.cache.image_path(frame)
         try:
             with Image.open(path) as handle:
-                pixels = np.asarray(handle.convert("RGB"))
+                handle.load()
+                image = handle if handle.mode == "RGB" else handle.convert("RGB")
         except OSError as error:
             raise CacheError(f"{path}: cannot decode the cached colour frame ({error})") from None
-        if pixels.shape[:2] != (self.height, self.width):
+        if image.size != (self.width, self.height):
             raise CacheError(
-                f"{path}: image is {pixels.shape[1]}x{pixels.shape[0]}, colour intrinsics say "
+                f"{path}: image is {image.width}x{image.height}, colour intrinsics say "
                 f"{self.width}x{self.height}"
             )
-        pixels.flags.writeable = False
-        self._images[frame] = pixels
-        if len(self._images) > _IMAGE_SLOTS:
-            self._images.popitem(last=False)
-        return pixels
+        image.info = {}  # annotated copies carry no metadata of the cached file
+        self.decoded += 1
+        if len(self._images) >= _IMAGE_SLOTS:
+            evicted = max(self._images, key=self._next_use)  # ties: least recently used
+            del self._images[evicted]
+        self._images[frame] = image
+        return image
 
-    def annotate(
+    @contextlib.contextmanager
+    def annotated(
         self,
         frame: int,
         points_px: np.ndarray,
         rng: np.random.Generator,
         labels: Sequence[str] | None = None,
-    ) -> tuple[str, Image.Image]:
-        """Choose a contrasting palette colour and draw the dots on a copy of ``frame``.
+    ) -> Iterator[tuple[str, Image.Image]]:
+        """Choose a contrasting palette colour and draw the dots on ``frame``, within a block.
+
+        The decoded frame itself is drawn on and restored when the block exits
+        (:func:`multispa.tasks.markers.dots_drawn_on`): save it inside the block, keep no
+        reference after it.
 
         Args:
             frame: original frame index.
@@ -197,13 +361,13 @@ class SceneFrames:
             rng: the record's generator (one draw for the colour choice).
             labels: letters beside the dots, or None.
 
-        Returns:
+        Yields:
             the colour word and the annotated RGB image.
         """
-        pixels = self.image(frame)
-        colour = choose_marker_colour(pixels, points_px, self.radius, rng)
-        drawn = draw_dots(Image.fromarray(pixels), points_px, colour.rgb, self.radius, labels)
-        return colour.name, drawn
+        image = self.image(frame)
+        colour = choose_marker_colour(image, points_px, self.radius, rng)
+        with dots_drawn_on(image, points_px, colour.rgb, self.radius, labels) as drawn:
+            yield colour.name, drawn
 
 
 def valid_frames(unit: CacheUnit) -> np.ndarray:
@@ -218,33 +382,57 @@ def valid_frames(unit: CacheUnit) -> np.ndarray:
     return np.asarray(frame_index[np.asarray(counts) > 0], dtype=np.int64)
 
 
-def comparison_pair_ok(
-    uv_px: np.ndarray, z_m: np.ndarray, min_separation_px: float
-) -> bool:
-    """Rule 8e for two points: depth gap and pixel separation.
+def comparison_pairs_ok(
+    uv_a_px: np.ndarray,
+    uv_b_px: np.ndarray,
+    z_a_m: np.ndarray,
+    z_b_m: np.ndarray,
+    min_separation_px: float,
+) -> np.ndarray:
+    """Rule 8e for ``N`` candidate pairs: depth gap and pixel separation.
 
     Args:
-        uv_px: ``(2, 2)`` pixel coordinates of the two points.
-        z_m: ``(2,)`` camera-frame depths, metres.
+        uv_a_px, uv_b_px: ``(N, 2)`` pixel coordinates of each pair's two points.
+        z_a_m, z_b_m: ``(N,)`` their camera-frame depths, metres.
         min_separation_px: ``0.05·W``.
+
+    Returns:
+        ``(N,)`` bool.
     """
-    gap_m = abs(float(z_m[0]) - float(z_m[1]))
-    needed_m = max(MIN_DEPTH_GAP_M, REL_DEPTH_GAP * max(float(z_m[0]), float(z_m[1])))
-    separation_px = float(np.hypot(*(np.asarray(uv_px[0]) - np.asarray(uv_px[1]))))
-    return gap_m >= needed_m and separation_px >= min_separation_px
+    z_a, z_b = np.asarray(z_a_m, dtype=np.float64), np.asarray(z_b_m, dtype=np.float64)
+    needed_m = np.maximum(MIN_DEPTH_GAP_M, REL_DEPTH_GAP * np.maximum(z_a, z_b))
+    delta = np.asarray(uv_a_px, dtype=np.float64) - np.asarray(uv_b_px, dtype=np.float64)
+    separation_px = np.hypot(delta[:, 0], delta[:, 1])
+    return (np.abs(z_a - z_b) >= needed_m) & (separation_px >= min_separation_px)
 
 
 def generate_in_frame_order(
-    selections: Sequence[Selection], make: Callable[[Selection], dict[str, Any] | None]
+    selections: Sequence[Selection],
+    make: Callable[[Selection], dict[str, Any] | None],
+    scene: SceneFrames | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Run ``make`` over selections sorted by frames (decoded-image reuse), yield in input order.
+    """Run ``make`` over selections grouped by frames (decoded-frame reuse), yield in input order.
 
-    Each record depends only on its own selection (per-record RNG), so the processing order does
-    not change any record.
+    Selections are processed sorted by their sorted frames (then frames, then input position);
+    with ``scene``, the frames of the dot subtasks (the ones that decode) are declared to
+    :meth:`SceneFrames.schedule`. Each record depends only on its own selection (per-record RNG),
+    so the processing order does not change any record.
     """
-    order = sorted(range(len(selections)), key=lambda i: (selections[i].frames, i))
+    order = sorted(
+        range(len(selections)),
+        key=lambda i: (sorted(selections[i].frames), selections[i].frames, i),
+    )
+    if scene is not None:
+        scene.schedule(
+            [
+                selections[i].frames if selections[i].subtask.endswith("_dot") else ()
+                for i in order
+            ]
+        )
     made: dict[int, dict[str, Any]] = {}
-    for i in order:
+    for step, i in enumerate(order):
+        if scene is not None:
+            scene.advance(step)
         record = make(selections[i])
         if record is not None:
             made[i] = record
@@ -304,14 +492,15 @@ class DepthFamily:
                 return _comparison(ctx, scene, selection)
             raise ValueError(f"DepthFamily: unknown subtask {selection.subtask!r}")
 
-        return generate_in_frame_order(selections, make)
+        return generate_in_frame_order(selections, make, scene)
 
 
-def _candidates(scene: SceneFrames, view: FrameView, marked: bool) -> np.ndarray:
-    """Rows of ``view`` usable as a point: inside the marker margin when marked, else all."""
-    if not marked:
-        return np.arange(view.vertex.size)
-    return np.flatnonzero(inside_margin(view.uv_px, scene.width, scene.height, scene.radius))
+def _draws(
+    scene: SceneFrames, frame: int, rng: np.random.Generator, marked: bool
+) -> UniformDraws:
+    """Uniform draws from ``V_i``, restricted to the marker margin when the points are marked."""
+    accept = (lambda vertex: scene.inside(frame, vertex)) if marked else None
+    return UniformDraws(rng, scene.visible(frame), accept)
 
 
 def _finish(
@@ -341,8 +530,8 @@ def _finish(
         ask=variant,
     )
     if subtask.endswith("_dot"):
-        colour, drawn = scene.annotate(frame, uv_px, rng, labels)
-        image = ctx.write_annotated(rid, subtask, 0, drawn)
+        with scene.annotated(frame, uv_px, rng, labels) as (colour, drawn):
+            image = ctx.write_annotated(rid, subtask, 0, drawn)
         if labels is None:
             fields = {**fields, "marker": colour}
     else:
@@ -371,19 +560,18 @@ def _estimation(
     """One vertex uniformly from ``V_i`` (inside the margin if marked); gt ``r(1000·z)`` mm."""
     rng = ctx.rng(selection)
     marked = selection.subtask.endswith("_dot")
-    view = scene.view(selection.frames[0])
-    rows = _candidates(scene, view, marked)
-    if rows.size == 0:
+    frame = selection.frames[0]
+    vertex = _draws(scene, frame, rng, marked).take(1)
+    if vertex.size == 0:
         ctx.skip(f"{selection.subtask}:no_point_in_margin")
         return None
-    row = int(rows[rng.integers(rows.size)])
-    uv_px = view.uv_px[row : row + 1]
-    depth_mm = metres_to_mm(float(view.z_m[row]))
+    uv_px, z_m = scene.project(frame, vertex)
+    depth_mm = metres_to_mm(float(z_m[0]))
     fields: dict[str, str] = {}
     if not marked:
         x, y = pixels_to_norm1000(uv_px[0], scene.width, scene.height).tolist()
         fields["point"] = format_coord(x, y)
-    meta = {"depth_mm": [depth_mm], "vertex": [int(view.vertex[row])]}
+    meta = {"depth_mm": [depth_mm], "vertex": [int(vertex[0])]}
     return _finish(ctx, scene, selection, rng, uv_px=uv_px, gt=depth_mm, fields=fields,
                    labels=None, variant=None, meta=meta)
 
@@ -391,32 +579,37 @@ def _estimation(
 def _comparison(
     ctx: UnitContext, scene: SceneFrames, selection: Selection
 ) -> dict[str, Any] | None:
-    """Two vertices passing rule 8e (20 attempts); ask closer/farther; letters or mention order."""
+    """Two vertices passing rule 8e (20 attempts); ask closer/farther; letters or mention order.
+
+    Attempt ``k`` is the draws ``2k`` and ``2k + 1`` of :class:`UniformDraws` (independent and
+    uniform, so the first point is equally likely to be either; a repeated vertex fails the
+    separation rule). All attempts' points are drawn and tested at once; the first passing pair
+    is used, as if they were tried one by one.
+    """
     rng = ctx.rng(selection)
     marked = selection.subtask.endswith("_dot")
-    view = scene.view(selection.frames[0])
-    rows = _candidates(scene, view, marked)
-    if rows.size < 2:
+    frame = selection.frames[0]
+    vertex = _draws(scene, frame, rng, marked).take(2 * COMPARISON_ATTEMPTS)
+    if vertex.size == 0:
         ctx.skip(f"{selection.subtask}:no_valid_pair")
         return None
-    pair: np.ndarray | None = None
-    for _ in range(COMPARISON_ATTEMPTS):
-        attempt = rows[rng.choice(rows.size, size=2, replace=False)]
-        if comparison_pair_ok(view.uv_px[attempt], view.z_m[attempt], scene.min_separation_px):
-            pair = attempt
-            break
-    if pair is None:
+    uv_all, z_all = scene.project(frame, vertex)
+    ok = comparison_pairs_ok(
+        uv_all[0::2], uv_all[1::2], z_all[0::2], z_all[1::2], scene.min_separation_px
+    )
+    ok &= vertex[0::2] != vertex[1::2]
+    passing = np.flatnonzero(ok)
+    if passing.size == 0:
         ctx.skip(f"{selection.subtask}:no_valid_pair")
         return None
+    pair = slice(2 * int(passing[0]), 2 * int(passing[0]) + 2)
     ask = "closer" if rng.random() < 0.5 else "farther"
-    pair = pair[rng.permutation(2)]  # letter order (dot) or order of mention (coord)
-    uv_px = view.uv_px[pair]
-    z_m = view.z_m[pair]
+    uv_px, z_m = uv_all[pair], z_all[pair]
     target = int(np.argmin(z_m)) if ask == "closer" else int(np.argmax(z_m))
     meta = {
         "ask": ask,
         "depth_mm": [metres_to_mm(float(z)) for z in z_m],
-        "vertex": [int(v) for v in view.vertex[pair]],
+        "vertex": [int(v) for v in vertex[pair]],
     }
     if marked:
         return _finish(ctx, scene, selection, rng, uv_px=uv_px, gt="AB"[target], fields={},
