@@ -1,0 +1,1 @@
+"""Evaluation: benchmark items → model backends → predictions → scores (``multispa eval``)."""

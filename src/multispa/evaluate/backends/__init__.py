@@ -1,0 +1,1 @@
+"""Model backends: OpenAI-compatible servers, local Hugging Face models, baselines, files."""
