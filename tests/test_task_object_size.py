@@ -29,7 +29,8 @@ from multispa.tasks.object_size import (
     _reduce,
     eligibility_problem,
 )
-from multispa.tasks.records import validate_record
+from multispa.tasks.records import record_draws, validate_record
+from multispa.tasks.templates import compiled_templates, render_with_indices
 
 SEED = 1
 SUBTASKS = ("object_size_height", "object_size_width", "object_size_length")
@@ -188,6 +189,16 @@ def test_sizes_equal_rounded_truth(data: dict) -> None:
         assert all((data["out"] / "images" / p).is_file() for p in record["image"])
         assert record["height_list"] == [120, 120] and record["width_list"] == [160, 160]
         assert record["task"] == "object_size" and record["answer_type"] == "scalar"
+        chosen = record["meta"]["templates"]
+        assert [chosen["description"], chosen["question"], chosen["answer"]] == record_draws(
+            SEED, record["id"], compiled_templates(record["subtask"]).sizes()
+        )
+        rendered = render_with_indices(
+            record["subtask"], indices=chosen, num_images=2,
+            fields={"answer": f"`{record['gt']}`", "label": truth["label"].strip()},
+        )
+        assert record["conversations"][0]["value"] == rendered.human
+        assert record["conversations"][1]["value"] == rendered.gpt
     ids = [r["id"] for r in records]
     assert len(ids) == len(set(ids))
 
@@ -240,13 +251,8 @@ def test_pairs_are_minimal_covering(data: dict) -> None:
     assert orders[True] > 0 and orders[False] > 0  # the pair is shown in random order
 
 
-def test_train_keeps_every_minimal_pair(data: dict) -> None:
-    emitted: dict[tuple, set] = defaultdict(set)
-    for selection in data["train"]["selections"]:
-        key = (selection.subtask, selection.unit_id, selection.extra["object_id"])
-        pair = frozenset(selection.frames)
-        assert pair not in emitted[key]
-        emitted[key].add(pair)
+def truth_pairs(data: dict) -> dict[tuple, set]:
+    """(subtask, unit id, object id) → its minimal covering pairs, from the synthetic truth."""
     expected: dict[tuple, set] = {}
     for unit in data["train"]["units"]:
         scene = data["scenes"][unit.unit_id]
@@ -256,9 +262,29 @@ def test_train_keeps_every_minimal_pair(data: dict) -> None:
                     pairs = scene.minimal_pairs(obj["object_id"], subtask)
                     if pairs:
                         expected[(subtask, unit.unit_id, obj["object_id"])] = pairs
+    return expected
+
+
+def test_train_keeps_every_minimal_pair(data: dict) -> None:
+    """Every minimal pair is emitted once, up to the default cap of 300 per (object, dimension)."""
+    cap = GenerateSettings().object_pairs_cap
+    emitted: dict[tuple, set] = defaultdict(set)
+    for selection in data["train"]["selections"]:
+        key = (selection.subtask, selection.unit_id, selection.extra["object_id"])
+        pair = frozenset(selection.frames)
+        assert pair not in emitted[key]
+        emitted[key].add(pair)
+    expected = truth_pairs(data)
     assert len(expected) >= 5
-    assert all(len(p) <= 300 for p in expected.values())
-    assert dict(emitted) == expected
+    assert set(emitted) == set(expected)
+    uncapped = 0
+    for key, pairs in expected.items():
+        if len(pairs) <= cap:
+            assert emitted[key] == pairs, key
+            uncapped += 1
+        else:
+            assert len(emitted[key]) == cap and emitted[key] <= pairs, key
+    assert uncapped >= 5
 
 
 def test_train_cap_per_object_and_dimension(data: dict) -> None:
@@ -267,9 +293,7 @@ def test_train_cap_per_object_and_dimension(data: dict) -> None:
     selections, skipped = family.plan("train", data["train"]["units"],
                                       dict.fromkeys(SUBTASKS), SEED,
                                       GenerateSettings(object_pairs_cap=cap))
-    full: dict[tuple, set] = defaultdict(set)
-    for s in data["train"]["selections"]:
-        full[(s.subtask, s.unit_id, s.extra["object_id"])].add(frozenset(s.frames))
+    full = truth_pairs(data)
     capped: dict[tuple, set] = defaultdict(set)
     for s in selections:
         capped[(s.subtask, s.unit_id, s.extra["object_id"])].add(frozenset(s.frames))

@@ -27,6 +27,7 @@ from multispa.tasks.templates import (
     BENCHMARK_SUBTASKS,
     FAMILIES,
     SUBTASKS,
+    compiled_templates,
     load_templates,
     normalise_text,
     parse_templates,
@@ -431,6 +432,31 @@ def test_human_turn_layout() -> None:
         assert "`" not in rendered.human and "$" not in rendered.human
         assert "  " not in rendered.human
         assert rendered.indices == {"description": 1, "question": 2, "answer": 3}
+
+
+def test_compiled_render_equals_template_substitution() -> None:
+    """Every template of every subtask and variant renders as ``string.Template`` would."""
+    for name, spec in SUBTASKS.items():
+        ts = template_set(name)
+        compiled = compiled_templates(name)
+        prefix = "<image>\n" if spec.num_images == 1 else "Image-1: <image>\nImage-2: <image>\n"
+        fields = _fields(name, "`7`")
+        values = {**ts.notes, **fields}
+        for variant in spec.variants:
+            descriptions, questions = ts.descriptions, ts.questions_for(variant)
+            answers_ = ts.answers_for(variant)
+            assert compiled.sizes(variant) == (len(descriptions), len(questions), len(answers_))
+            for i, description in enumerate(descriptions):
+                for j, question in enumerate(questions):
+                    k = (i + j) % len(answers_)
+                    human, gpt = compiled.render((i, j, k), fields, variant)
+                    assert human == (
+                        prefix + string.Template(description).substitute(values) + "\n"
+                        + string.Template(question).substitute(values)
+                    ), (name, variant, i, j)
+                    assert gpt == string.Template(answers_[k]).substitute(fields)
+        with pytest.raises(ValueError, match="variant"):
+            compiled.sizes("sideways")
 
 
 def test_render_prompt_is_deterministic_and_draws_in_order() -> None:

@@ -20,7 +20,12 @@ the record actually emitted (``|t_x|`` of the swapped pair is not ``|t_x|`` of t
 Generation recomputes ``t`` (camera 2's centre in camera-1 axes, metres), ``Δyaw`` and ``Δpitch``
 for the emitted orientation with the same functions, checks the dead zone again (a candidate that
 fails, which float noise could only cause exactly at a threshold, is skipped as
-``<subtask>:dead_zone_at_generate``) and writes the record with the raw frames.
+``<subtask>:dead_zone_at_generate``) and writes the record with the raw frames. For throughput it
+reads only the scene's poses, frame index and ``meta.json``, computes the motion, dead zones and
+rounded answers of all the unit's selections in one vectorised pass (the same rules and rounding
+as :func:`answer_for`), and per record only formats text with
+:class:`multispa.tasks.records.RecordMaker` (template indices from a hash of the seed and the
+record id, prompts from the compiled templates).
 
 Selection ``extra``: ``{"overlap": float (2 decimals), "swapped": bool}``; ``frames`` are the
 original frame indices in prompt order (``swapped`` ⇔ ``frames[0] > frames[1]``).
@@ -28,21 +33,31 @@ original frame indices in prompt order (``swapped`` ⇔ ``frames[0] > frames[1]`
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from multispa.cache.scannet_cache import ScanNetCache, load_scannet_cache
+from multispa.cache.files import read_json, read_npy
+from multispa.cache.scannet_cache import load_scannet_cache
 from multispa.errors import CacheError
 from multispa.geometry.angles import relative_translation_m, relative_yaw_pitch_deg
 from multispa.geometry.coords import round_half_away
-from multispa.tasks.answers import degrees_to_int, format_answer, metres_to_mm, metres_to_mm_vector
+from multispa.tasks.answers import (
+    degrees_to_int,
+    format_scalar,
+    format_vector,
+    metres_to_mm,
+    metres_to_mm_vector,
+)
 from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
-from multispa.tasks.records import build_record, record_id
+from multispa.tasks.records import FrameImages, RecordMaker
 from multispa.tasks.sampling import overlap_bins, stratified_pair_sample
-from multispa.tasks.templates import SUBTASKS, render_prompt
+from multispa.tasks.templates import compiled_templates
 
 __all__ = [
     "ANGLE_DEAD_ZONE_DEG",
@@ -69,6 +84,7 @@ SUBTASK_NAMES: tuple[str, ...] = (
     "camera_translation_distance",
     "camera_translation_vector",
 )
+_SUBTASK_SET = frozenset(SUBTASK_NAMES)
 _AXIS = {"camera_x_direction": 0, "camera_y_direction": 1, "camera_z_direction": 2}
 _TRANSLATION_WORDS = (("right", "left"), ("down", "up"), ("forward", "backward"))  # (>0, ≤0)
 
@@ -174,21 +190,29 @@ class _UnitPairs:
     overlap_pct: np.ndarray
 
 
-def _positions(cache: ScanNetCache, frames: np.ndarray, what: str) -> np.ndarray:
-    """Kept-frame positions ``(K,)`` int64 of original frame indices ``(K,)``.
+def _positions(
+    frame_index: np.ndarray, path: Path, frames: np.ndarray, what: str
+) -> np.ndarray:
+    """Kept-frame positions (same shape, int64) of original frame indices ``frames``.
+
+    Args:
+        frame_index: ``(F,)`` the scene's kept original frame indices.
+        path: the scene's cache folder (for messages).
+        frames: original frame indices, any shape.
 
     Raises CacheError naming the cache folder if a frame is not a kept frame.
     """
-    kept = np.asarray(cache.frame_index, dtype=np.int64)
+    kept = np.asarray(frame_index, dtype=np.int64)
+    frames = np.asarray(frames, dtype=np.int64)
     order = np.argsort(kept, kind="stable")
     sorted_frames = kept[order]
     if frames.size and sorted_frames.size == 0:
-        raise CacheError(f"{cache.path}: {what} frame {int(frames[0])} but no kept frames")
+        raise CacheError(f"{path}: {what} frame {int(frames.flat[0])} but no kept frames")
     slot = np.clip(np.searchsorted(sorted_frames, frames), 0, max(sorted_frames.size - 1, 0))
-    bad = sorted_frames[slot] != frames if frames.size else np.zeros(0, dtype=bool)
+    bad = sorted_frames[slot] != frames if frames.size else np.zeros(frames.shape, dtype=bool)
     if np.any(bad):
         raise CacheError(
-            f"{cache.path}: {what} frame {int(frames[bad][0])} is not among the kept frames "
+            f"{path}: {what} frame {int(frames[bad][0])} is not among the kept frames "
             f"of frame_index.npy"
         )
     return order[slot].astype(np.int64)
@@ -206,8 +230,8 @@ def _load_unit_pairs(unit: CacheUnit) -> _UnitPairs:
         # Copies: keeping memory maps of every scene open would hold one descriptor per array.
         world_from_cam=np.array(cache.world_from_cam, dtype=np.float64, copy=True),
         frame_index=np.array(cache.frame_index, dtype=np.int64, copy=True),
-        first=_positions(cache, frame1, "frame1").astype(np.int32),
-        second=_positions(cache, frame2, "frame2").astype(np.int32),
+        first=_positions(cache.frame_index, cache.path, frame1, "frame1").astype(np.int32),
+        second=_positions(cache.frame_index, cache.path, frame2, "frame2").astype(np.int32),
         overlap_pct=overlap[keep],
     )
 
@@ -231,6 +255,8 @@ class CameraMovementFamily:
         wanted = [s for s in self.subtasks if s in quotas]
         if not wanted:
             return [], {}
+        for subtask in wanted:  # a bad template file fails here, before any generation
+            compiled_templates(subtask)
         pools = [_load_unit_pairs(unit) for unit in sorted(units, key=lambda u: u.unit_id)]
         selections: list[Selection] = []
         skipped: dict[str, int] = {}
@@ -245,13 +271,7 @@ class CameraMovementFamily:
         """Records of one scene's selections, in their order (raw frames, no markers)."""
         if not selections:
             return
-        cache = load_scannet_cache(ctx.unit.path)
-        intrinsics = cache.color_intrinsics
-        size = (intrinsics.width, intrinsics.height)
-        for selection in selections:
-            record = _record(ctx, cache, selection, size)
-            if record is not None:
-                yield record
+        yield from _generate(ctx, selections)
 
 
 def _plan_subtask(
@@ -307,55 +327,128 @@ def _plan_subtask(
     return selections, dropped
 
 
-def _record(
-    ctx: UnitContext, cache: ScanNetCache, selection: Selection, size: tuple[int, int]
-) -> dict | None:
-    """One record, or None (skip counted) if the dead zone fails for the emitted orientation."""
-    subtask = selection.subtask
-    frames = np.asarray(selection.frames, dtype=np.int64)
-    positions = _positions(cache, frames, "selected")
-    poses = np.asarray(cache.world_from_cam, dtype=np.float64)
-    world_from_cam1, world_from_cam2 = poses[positions[:1]], poses[positions[1:2]]
-    if not bool(eligible(subtask, world_from_cam1, world_from_cam2)[0]):
-        ctx.skip(f"{subtask}:dead_zone_at_generate")
-        return None
-    motion = camera_motion(world_from_cam1, world_from_cam2)
-    t_m = motion.t_m[0]
-    dyaw, dpitch = float(motion.dyaw_deg[0]), float(motion.dpitch_deg[0])
-    gt = answer_for(subtask, t_m, dyaw, dpitch)
-    rng = ctx.rng(selection)
-    answer_type = SUBTASKS[subtask].answer_type
-    prompt = render_prompt(
-        subtask, rng=rng, fields={"answer": format_answer(answer_type, gt)}, num_images=2
-    )
-    points: list[list[list[float]]] = [[], []]
-    scene = ctx.unit.name
-    rid = record_id(
-        split=ctx.split,
-        subtask=subtask,
-        source=ctx.unit.source,
-        scene_or_clip=scene,
-        frames=selection.frames,
-        points=points,
-    )
-    return build_record(
-        record_id=rid,
-        split=ctx.split,
-        subtask=subtask,
-        source=ctx.unit.source,
-        scene_or_clip=scene,
-        frames=selection.frames,
-        images=[ctx.frame_image(int(frame)) for frame in selection.frames],
-        sizes=[size, size],
-        prompt=prompt,
-        gt=gt,
-        points=points,
-        meta={
-            "overlap": float(selection.extra["overlap"]),
-            "camera": {
-                "t_m": [float(v) for v in t_m.tolist()],
-                "dyaw_deg": dyaw,
-                "dpitch_deg": dpitch,
+def _answers(subtask: str, motion: CameraMotion) -> tuple[list[Any], list[str]]:
+    """Ground truths of ``K`` pairs of one subtask and their backticked answers (§3.3, §4.3).
+
+    Vectorised :func:`answer_for`: the same sign rules and the same rounding
+    (``r(1000·metres)``, ``r(|degrees|)``), with :func:`round_half_away` on whole arrays.
+    """
+    if subtask in _AXIS:
+        positive, other = _TRANSLATION_WORDS[_AXIS[subtask]]
+        labels = [positive if v > 0 else other for v in motion.t_m[:, _AXIS[subtask]].tolist()]
+        return labels, [f"`{label}`" for label in labels]
+    if subtask in ("camera_yaw_direction", "camera_pitch_direction"):
+        angle = motion.dyaw_deg if "yaw" in subtask else motion.dpitch_deg
+        words = ("left", "right") if "yaw" in subtask else ("up", "down")
+        labels = [words[0] if v > 0 else words[1] for v in angle.tolist()]
+        return labels, [f"`{label}`" for label in labels]
+    if subtask == "camera_translation_vector":
+        vectors = round_half_away(1000.0 * motion.t_m).tolist()
+        return vectors, [f"`{format_vector(v)}`" for v in vectors]
+    if subtask == "camera_translation_distance":
+        values = round_half_away(1000.0 * np.linalg.norm(motion.t_m, axis=-1)).tolist()
+    elif subtask in ("camera_yaw_degree", "camera_pitch_degree"):
+        angle = motion.dyaw_deg if "yaw" in subtask else motion.dpitch_deg
+        values = round_half_away(np.abs(angle)).tolist()
+    else:
+        raise ValueError(f"not a camera movement subtask: {subtask!r}")
+    return values, [f"`{format_scalar(v)}`" for v in values]
+
+
+def _dead_zone_ok(subtask: str, motion: CameraMotion) -> np.ndarray:
+    """Rule 8d for ``K`` computed motions: ``(K,)`` bool (the test of :func:`eligible`)."""
+    if subtask in _AXIS:
+        return np.abs(motion.t_m[:, _AXIS[subtask]]) >= TRANSLATION_DEAD_ZONE_M
+    if subtask in ("camera_translation_distance", "camera_translation_vector"):
+        return np.linalg.norm(motion.t_m, axis=-1) >= TRANSLATION_DEAD_ZONE_M
+    angle = motion.dyaw_deg if "yaw" in subtask else motion.dpitch_deg
+    return np.abs(angle) >= ANGLE_DEAD_ZONE_DEG
+
+
+_NPY_V1_HEADER = re.compile(
+    rb"\{'descr': '(?P<descr>[<>|][biuf][1248])', 'fortran_order': False, "
+    rb"'shape': \((?P<shape>(?:\d+, )*\d*,?)\), \} *\n"
+)
+
+
+def _read_small_npy(path: Path) -> np.ndarray:
+    """A small ``.npy`` file read whole (a per-scene table such as the poses).
+
+    The plain version-1 layout that numpy writes (little/big-endian bool, int, uint or float,
+    C order) is decoded directly: numpy's own header parser (``ast.literal_eval``) costs more
+    than the read. Anything else goes to :func:`multispa.cache.files.read_npy`, which also
+    reports bad files.
+    """
+    data = path.read_bytes()
+    if data[:8] == b"\x93NUMPY\x01\x00" and len(data) >= 10:
+        end = 10 + int.from_bytes(data[8:10], "little")
+        match = _NPY_V1_HEADER.fullmatch(data, 10, end)
+        if match:
+            shape = tuple(int(v) for v in match["shape"].split(b",") if v.strip())
+            dtype = np.dtype(match["descr"].decode("ascii"))
+            count = math.prod(shape)
+            if len(data) - end == count * dtype.itemsize:
+                return np.frombuffer(data, dtype=dtype, count=count, offset=end).reshape(shape)
+    return read_npy(path, mmap=False)
+
+
+def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
+    """Records of one scene: geometry and answers per subtask in one pass, then text."""
+    path = ctx.unit.path
+    meta = read_json(path / "meta.json")  # colour intrinsics
+    width = int(meta["color_intrinsics"]["width"])
+    height = int(meta["color_intrinsics"]["height"])
+    frame_index = _read_small_npy(path / "frame_index.npy")
+    poses = np.asarray(_read_small_npy(path / "world_from_cam.npy"), dtype=np.float64)
+    frame_pairs = [tuple(map(int, selection.frames)) for selection in selections]
+    if any(len(pair) != 2 for pair in frame_pairs):
+        raise ValueError(f"{ctx.unit.unit_id}: camera selections need two frames each")
+    positions = _positions(frame_index, path, np.array(frame_pairs, dtype=np.int64), "selected")
+    motion = camera_motion(poses[positions[:, 0]], poses[positions[:, 1]])
+    t_m, dyaw, dpitch = motion.t_m.tolist(), motion.dyaw_deg.tolist(), motion.dpitch_deg.tolist()
+
+    by_subtask: dict[str, list[int]] = {}
+    for k, selection in enumerate(selections):
+        by_subtask.setdefault(selection.subtask, []).append(k)
+    ok = np.zeros(len(selections), dtype=bool)
+    gts: list[Any] = [None] * len(selections)
+    texts: list[str] = [""] * len(selections)
+    for subtask, rows in by_subtask.items():
+        if subtask not in _SUBTASK_SET:
+            raise ValueError(f"not a camera movement subtask: {subtask!r}")
+        part = CameraMotion(motion.t_m[rows], motion.dyaw_deg[rows], motion.dpitch_deg[rows])
+        ok[rows] = _dead_zone_ok(subtask, part)
+        values, value_texts = _answers(subtask, part)
+        for k, value, text in zip(rows, values, value_texts, strict=True):
+            gts[k], texts[k] = value, text
+
+    frame_image = FrameImages(ctx)
+    makers = {
+        subtask: RecordMaker(
+            seed=ctx.seed, split=ctx.split, subtask=subtask, source=ctx.unit.source,
+            scene_or_clip=ctx.unit.name,
+        )
+        for subtask in by_subtask
+    }
+    no_points: list[list[list[float]]] = [[], []]
+    rows = zip(selections, ok.tolist(), frame_pairs, gts, texts, t_m, dyaw, dpitch, strict=True)
+    for selection, good, frames, gt, answer, t, yaw, pitch in rows:
+        if not good:
+            ctx.skip(f"{selection.subtask}:dead_zone_at_generate")
+            continue
+        make = makers[selection.subtask]
+        first, second = frames
+        yield make(
+            make.ids(frames, no_points),
+            frames=[first, second],
+            images=[frame_image(first), frame_image(second)],
+            width_list=[width, width],
+            height_list=[height, height],
+            fields={"answer": answer},
+            gt=gt,
+            points=[[], []],
+            meta={
+                "overlap": float(selection.extra["overlap"]),
+                "camera": {"t_m": t, "dyaw_deg": yaw, "dpitch_deg": pitch},
             },
-        },
-    )
+        )

@@ -22,6 +22,11 @@ Answers for (f1, f2): ``d = X_world[f2] − X_world[f1]`` (float64 from the floa
 Skip reasons (``<subtask>:<reason>``): plan — ``marker_margin`` (dot point too close to the
 border), ``not_drawn`` (pooled candidates beyond the per-source quota); generate —
 ``not_visible`` (track not visible in a frame of the pair), ``marker_margin``.
+
+Generation gathers the tracks, poses and pixels of all the clip's selections at once and
+computes answers, coordinates and flags in one vectorised pass; per record it only formats text
+(:class:`multispa.tasks.records.RecordMaker`: template indices from a hash of the seed and the
+record id) and, for dot subtasks, draws the marker with the record's ``ctx.rng`` (colour choice).
 """
 
 from __future__ import annotations
@@ -35,20 +40,23 @@ import numpy as np
 from PIL import Image
 
 from multispa.cache.tapvid_cache import TapVidCache, load_tapvid_cache
-from multispa.geometry.coords import pixels_to_norm1000
-from multispa.tasks.answers import format_answer, format_coord, metres_to_mm, metres_to_mm_vector
+from multispa.errors import CacheError
+from multispa.geometry.coords import pixels_to_norm1000, round_half_away
+from multispa.tasks.answers import format_coord, format_scalar, format_vector
 from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
 from multispa.tasks.markers import choose_marker_colour, draw_dots, inside_margin, marker_radius
-from multispa.tasks.records import build_record, pixel_points, record_id
+from multispa.tasks.records import FrameImages, RecordMaker
 from multispa.tasks.sampling import distance_binned_pairs, reversed_copies
-from multispa.tasks.templates import SUBTASKS, render_prompt
+from multispa.tasks.templates import SUBTASKS, compiled_templates
 
 __all__ = [
     "OBJECT_MOVEMENT_SUBTASKS",
     "STATIC_EPS_M",
+    "MovementAnswers",
     "MovementParams",
     "ObjectMovementFamily",
     "movement_answer",
+    "movement_answers",
     "params_for_split",
 ]
 
@@ -89,6 +97,46 @@ def params_for_split(split: str) -> MovementParams:
     return VAL_PARAMS if split == "val" else TRAIN_PARAMS
 
 
+@dataclass(frozen=True)
+class MovementAnswers:
+    """Answers for ``K`` (point, frame pair) cases (rule 8j).
+
+    Attributes:
+        distance_mm: ``(K,)`` int64, ``r(1000·‖d‖)`` (0 when static).
+        vector_mm: ``(K, 3)`` int64, ``r(1000·R_cam1_from_world·d)`` (0 when static).
+        moving: ``(K,)`` bool, ``‖d‖ >= 0.01 m``.
+        distance_m: ``(K,)`` float64 unrounded ``‖d‖`` before the static rule, metres.
+    """
+
+    distance_mm: np.ndarray
+    vector_mm: np.ndarray
+    moving: np.ndarray
+    distance_m: np.ndarray
+
+
+def movement_answers(
+    world_1: np.ndarray, world_2: np.ndarray, cam1_from_world: np.ndarray
+) -> MovementAnswers:
+    """Answers for ``K`` points that moved from ``world_1`` (frame 1) to ``world_2`` (frame 2).
+
+    Args:
+        world_1, world_2: ``(K, 3)`` world positions, metres (float64 from the float32 cache).
+        cam1_from_world: ``(K, 4, 4)`` world-to-camera poses of frame 1 (only rotations used).
+    """
+    d_world_m = np.asarray(world_2, np.float64) - np.asarray(world_1, np.float64)
+    distance_m = np.linalg.norm(d_world_m, axis=-1)
+    moving = distance_m >= STATIC_EPS_M
+    d_world_m = np.where(moving[:, None], d_world_m, 0.0)
+    rotation = np.asarray(cam1_from_world, np.float64)[:, :3, :3]
+    d_cam1_m = np.einsum("kij,kj->ki", rotation, d_world_m)
+    return MovementAnswers(
+        distance_mm=round_half_away(1000.0 * np.linalg.norm(d_world_m, axis=-1)),
+        vector_mm=round_half_away(1000.0 * d_cam1_m),
+        moving=moving,
+        distance_m=distance_m,
+    )
+
+
 def movement_answer(
     world_1: np.ndarray, world_2: np.ndarray, cam1_from_world: np.ndarray
 ) -> tuple[int, list[int], bool, float]:
@@ -102,14 +150,17 @@ def movement_answer(
         distance in mm, ``[x, y, z]`` displacement in camera-1 axes in mm (both 0 when static),
         whether the point moved (``‖d‖ >= 0.01 m``), and the unrounded ``‖d‖`` in metres.
     """
-    d_world_m = np.asarray(world_2, np.float64) - np.asarray(world_1, np.float64)
-    distance_m = float(np.linalg.norm(d_world_m))
-    moving = distance_m >= STATIC_EPS_M
-    if not moving:
-        d_world_m = np.zeros(3)
-    d_cam1_m = np.asarray(cam1_from_world, np.float64)[:3, :3] @ d_world_m
-    distance_mm = metres_to_mm(float(np.linalg.norm(d_world_m)))
-    return distance_mm, metres_to_mm_vector(d_cam1_m), moving, distance_m
+    one = movement_answers(
+        np.asarray(world_1, np.float64).reshape(1, 3),
+        np.asarray(world_2, np.float64).reshape(1, 3),
+        np.asarray(cam1_from_world, np.float64).reshape(1, 4, 4),
+    )
+    return (
+        int(one.distance_mm[0]),
+        one.vector_mm[0].tolist(),
+        bool(one.moving[0]),
+        float(one.distance_m[0]),
+    )
 
 
 def _image_size(cache: TapVidCache) -> tuple[int, int]:
@@ -173,6 +224,8 @@ class ObjectMovementFamily:
     ) -> tuple[list[Selection], dict[str, int]]:
         """Candidates of every clip (§5.6), then a per-(subtask, source) quota draw (§5.7)."""
         wanted = [s for s in OBJECT_MOVEMENT_SUBTASKS if s in quotas]
+        for subtask in wanted:  # a bad template file fails here, before any generation
+            compiled_templates(subtask)
         dropped: dict[str, int] = {}
         pools: dict[tuple[str, str], list[Selection]] = {}
         for unit in sorted(units, key=lambda u: u.unit_id):
@@ -211,6 +264,8 @@ class ObjectMovementFamily:
 
     def generate(self, ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
         """Records of one clip's selections, in their order."""
+        if not selections:
+            return
         cache = load_tapvid_cache(ctx.unit.path)
 
         @functools.lru_cache(maxsize=_DECODED_FRAMES)
@@ -218,78 +273,159 @@ class ObjectMovementFamily:
             with Image.open(cache.image_path(frame)) as image:
                 return np.asarray(image.convert("RGB"))
 
-        for selection in selections:
-            record = self._record(ctx, cache, selection, frame_rgb)
-            if record is not None:
-                yield record
+        yield from _generate(ctx, cache, selections, frame_rgb)
 
-    def _record(
-        self,
-        ctx: UnitContext,
-        cache: TapVidCache,
-        selection: Selection,
-        frame_rgb: Callable[[int], np.ndarray],
-    ) -> dict[str, Any] | None:
-        """One record, or None after ``ctx.skip`` (track not visible, dot too near the border)."""
+
+@dataclass(frozen=True)
+class _Gathered:
+    """Per-selection quantities of one clip, as Python lists (index = selection number).
+
+    Attributes:
+        visible: both frames show the track in bounds.
+        uv1, uv2: ``[u, v]`` pixels in frames 1 and 2, 2 decimals (``meta.points`` form).
+        uv1_raw: ``[u, v]`` unrounded pixels in frame 1 (marker drawing).
+        coord_text: ``[ x , y ]`` normalised coordinate of ``uv1``.
+        gt: the answer of the selection's subtask (mm, or ``[x, y, z]`` mm; rule 8j).
+        answer: ``gt`` formatted and backticked.
+        moving, camera_moving: the point's and the camera's motion flags.
+    """
+
+    visible: list[bool]
+    uv1: list[list[float]]
+    uv2: list[list[float]]
+    uv1_raw: list[list[float]]
+    coord_text: list[str]
+    gt: list[Any]
+    answer: list[str]
+    moving: list[bool]
+    camera_moving: list[bool]
+
+
+def _gather(cache: TapVidCache, selections: Sequence[Selection]) -> _Gathered:
+    """Everything per selection that needs no image, in one vectorised pass."""
+    count = len(selections)
+    frames = np.array([tuple(s.frames) for s in selections], dtype=np.int64).reshape(count, -1)
+    tracks = np.array([int(s.extra["track"]) for s in selections], dtype=np.int64)
+    num_frames, num_tracks = cache.visible.shape
+    if frames.shape[1] != 2:
+        raise ValueError(f"{cache.path}: object movement selections need two frames each")
+    bad = (frames < 0) | (frames >= num_frames)
+    if np.any(bad) or np.any((tracks < 0) | (tracks >= num_tracks)):
+        raise CacheError(
+            f"{cache.path}: a selection's frame or track lies outside the cached "
+            f"{num_frames} frames × {num_tracks} tracks"
+        )
+    f1, f2 = frames[:, 0], frames[:, 1]
+    visible = np.asarray(cache.visible[f1, tracks] & cache.visible[f2, tracks], dtype=bool)
+    uv1 = np.asarray(cache.uv[f1, tracks], dtype=np.float64)
+    uv2 = np.asarray(cache.uv[f2, tracks], dtype=np.float64)
+    answers = movement_answers(
+        cache.tracks_world[f1, tracks], cache.tracks_world[f2, tracks], cache.cam_from_world[f1]
+    )
+    scalar = np.array([SUBTASKS[s.subtask].answer_type == "scalar" for s in selections])
+    gt: list[Any] = [None] * count
+    answer: list[str] = [""] * count
+    rows = np.flatnonzero(scalar)
+    for k, value in zip(rows.tolist(), answers.distance_mm[rows].tolist(), strict=True):
+        gt[k], answer[k] = value, f"`{format_scalar(value)}`"
+    rows = np.flatnonzero(~scalar)
+    for k, vector in zip(rows.tolist(), answers.vector_mm[rows].tolist(), strict=True):
+        gt[k], answer[k] = vector, f"`{format_vector(vector)}`"
+    centres = np.asarray(cache.camera_centres, dtype=np.float64)
+    camera_moving = np.linalg.norm(centres[f2] - centres[f1], axis=-1) >= STATIC_EPS_M
+    width, height = _image_size(cache)
+    # Coordinates only matter for visible tracks; others are skipped (and may be off-image).
+    safe_uv1 = np.where(np.isfinite(uv1), uv1, 0.0)
+    coords = pixels_to_norm1000(safe_uv1, width, height).tolist()
+    uv1_raw = uv1.tolist()
+    return _Gathered(
+        visible=visible.tolist(),
+        uv1=[[round(u, 2), round(v, 2)] for u, v in uv1_raw],
+        uv2=[[round(u, 2), round(v, 2)] for u, v in uv2.tolist()],
+        uv1_raw=uv1_raw,
+        coord_text=[format_coord(x, y) for x, y in coords],
+        gt=gt,
+        answer=answer,
+        moving=answers.moving.tolist(),
+        camera_moving=camera_moving.tolist(),
+    )
+
+
+def _generate(
+    ctx: UnitContext,
+    cache: TapVidCache,
+    selections: Sequence[Selection],
+    frame_rgb: Callable[[int], np.ndarray],
+) -> Iterator[dict[str, Any]]:
+    """Records of one clip; a selection whose track is hidden, or whose dot would touch the
+    border, is skipped with ``ctx.skip``."""
+    source = ctx.unit.source
+    width, height = _image_size(cache)
+    radius = marker_radius(width, source)
+    identity = bool(cache.meta.get("identity_extrinsics", False))
+    gathered = _gather(cache, selections)
+    frame_image = FrameImages(ctx)
+    makers: dict[str, tuple[RecordMaker, bool]] = {}
+    for subtask in {selection.subtask for selection in selections}:
+        if subtask not in OBJECT_MOVEMENT_SUBTASKS:
+            raise ValueError(f"not an object movement subtask: {subtask!r}")
+        maker = RecordMaker(
+            seed=ctx.seed, split=ctx.split, subtask=subtask, source=source,
+            scene_or_clip=ctx.unit.name,
+        )
+        makers[subtask] = (maker, subtask.endswith("_dot"))
+    rows = zip(
+        selections, gathered.visible, gathered.uv1, gathered.uv2, gathered.gt, gathered.answer,
+        gathered.moving, gathered.camera_moving, gathered.coord_text, gathered.uv1_raw,
+        strict=True,
+    )
+    for selection, visible, uv1, uv2, gt, answer, moving, camera_moving, coord, raw in rows:
         subtask = selection.subtask
-        f1, f2 = (int(f) for f in selection.frames)
-        track = int(selection.extra["track"])
-        if not (cache.visible[f1, track] and cache.visible[f2, track]):
+        if not visible:
             ctx.skip(f"{subtask}:not_visible")
-            return None
-        source, clip = ctx.unit.source, ctx.unit.name
-        width, height = _image_size(cache)
-        flipped = bool(selection.extra.get("reversed", False))
-        uv1 = [float(v) for v in cache.uv[f1, track]]
-        uv2 = [float(v) for v in cache.uv[f2, track]]
-        distance_mm, vector_mm, moving, _ = movement_answer(
-            cache.tracks_world[f1, track], cache.tracks_world[f2, track], cache.cam_from_world[f1]
-        )
-        camera_shift_m = np.asarray(cache.camera_centres[f2]) - np.asarray(cache.camera_centres[f1])
-        camera_moving = bool(np.linalg.norm(camera_shift_m) >= STATIC_EPS_M)
-        rng = ctx.rng(selection)
-        rid = record_id(
-            split=ctx.split, subtask=subtask, source=source, scene_or_clip=clip,
-            frames=(f1, f2), points=[[uv1], []], track=track, reversed_pair=flipped,
-        )
-        referencing = "dot" if subtask.endswith("_dot") else "coord"
-        if referencing == "dot":
-            radius = marker_radius(width, source)
-            if not bool(inside_margin(np.array([uv1]), width, height, radius)[0]):
+            continue
+        make, dot = makers[subtask]
+        f1, f2 = frames = (int(selection.frames[0]), int(selection.frames[1]))
+        extra = selection.extra
+        track = int(extra["track"])
+        flipped = bool(extra.get("reversed", False))
+        rid = make.ids(frames, [[uv1], []], track=track, reversed_pair=flipped)
+        if dot:
+            if not bool(inside_margin(np.array([raw]), width, height, radius)[0]):
                 ctx.skip(f"{subtask}:marker_margin")
-                return None
+                continue
             pixels = frame_rgb(f1)
-            colour_name, colour_rgb = choose_marker_colour(pixels, [uv1], radius, rng)
-            annotated = draw_dots(Image.fromarray(pixels), [uv1], colour_rgb, radius)
+            colour_name, colour_rgb = choose_marker_colour(
+                pixels, [raw], radius, ctx.rng(selection)
+            )
+            annotated = draw_dots(Image.fromarray(pixels), [raw], colour_rgb, radius)
             first = ctx.write_annotated(rid, subtask, DOT_IMAGE_K, annotated)
-            fields = {"marker": colour_name}
+            fields = {"marker": colour_name, "answer": answer}
         else:
-            x, y = pixels_to_norm1000(np.array(uv1), width, height).tolist()
-            first = ctx.frame_image(f1)
-            fields = {"point": format_coord(x, y)}
-        answer_type = SUBTASKS[subtask].answer_type
-        gt: int | list[int] = distance_mm if answer_type == "scalar" else vector_mm
-        prompt = render_prompt(
-            subtask, rng=rng, fields={**fields, "answer": format_answer(answer_type, gt)},
-            variant=None if moving else "static", num_images=2,
-        )
-        return build_record(
-            record_id=rid, split=ctx.split, subtask=subtask, source=source, scene_or_clip=clip,
-            frames=(f1, f2), images=[first, ctx.frame_image(f2)],
-            sizes=[(width, height), (width, height)], prompt=prompt, gt=gt,
+            first = frame_image(f1)
+            fields = {"point": coord, "answer": answer}
+        yield make(
+            rid,
+            frames=[f1, f2],
+            images=[first, frame_image(f2)],
+            width_list=[width, width],
+            height_list=[height, height],
+            fields=fields,
+            gt=gt,
             points=[[uv1], []],
             meta={
                 "track": {
                     "index": track,
-                    "group": int(selection.extra["group"]),
+                    "group": int(extra["group"]),
                     "point_moving": moving,
                     "camera_moving": camera_moving,
                     "reversed": flipped,
-                    "uv": pixel_points([[uv1, uv2]])[0],
-                    "identity_extrinsics": bool(cache.meta.get("identity_extrinsics", False)),
+                    "uv": [uv1.copy(), uv2],
+                    "identity_extrinsics": identity,
                 },
-                "referencing": referencing,
+                "referencing": "dot" if dot else "coord",
             },
+            variant=None if moving else "static",
         )
 
 

@@ -29,7 +29,8 @@ Each pair is shown in random order (``frames`` are in prompt order). Selection `
 ``{"object_id": int}`` (ScanNet ``objectId``). Skip reasons (per subtask, counted per object
 unless stated): ``empty_object``, ``structural``, ``repeated_label``, ``unusable_label``,
 ``object_too_small``, ``dimension_too_small``, ``no_covering_pair``; ``pairs_over_cap`` and
-``over_quota`` count pairs.
+``over_quota`` count pairs. Generation skips (per record) ``missing_object`` (no row with a box
+for the selected id) and ``unusable_label``.
 """
 
 from __future__ import annotations
@@ -41,14 +42,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from multispa.cache.files import read_json
 from multispa.cache.scannet_cache import ScanNetCache, load_scannet_cache
 from multispa.errors import CacheError
+from multispa.geometry.coords import round_half_away
 from multispa.geometry.coverage import minimal_covering_sets
 from multispa.geometry.overlap import object_visibility_threshold
-from multispa.tasks.answers import format_answer, metres_to_mm
+from multispa.tasks.answers import format_scalar
 from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
-from multispa.tasks.records import build_record, record_id
-from multispa.tasks.templates import render_prompt
+from multispa.tasks.records import FrameImages, RecordMaker
+from multispa.tasks.templates import compiled_templates
 
 __all__ = [
     "COVER_FRACTION",
@@ -276,6 +279,8 @@ class ObjectSizeFamily:
         wanted = [s for s in self.subtasks if s in quotas]
         if not wanted:
             return [], {}
+        for subtask in wanted:  # a bad template file fails here, before any generation
+            compiled_templates(subtask)
         benchmark = split == "val"
         rngs = {subtask: rng_for(seed, "plan", split, subtask) for subtask in wanted}
         # Pairs kept per (object, dimension): the training cap, or as many as the benchmark
@@ -306,61 +311,73 @@ class ObjectSizeFamily:
         return selections, dict(sorted(skipped.items()))
 
     def generate(self, ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
-        """Records of one scene's selections, in their order (raw frames, label in the prompt)."""
+        """Records of one scene's selections, in their order (raw frames, label in the prompt).
+
+        Reads only ``meta.json`` and ``objects.json``; sizes are rounded once per object.
+        Records come from :class:`multispa.tasks.records.RecordMaker` (template indices drawn
+        from the seed and the record id).
+        """
         if not selections:
             return
-        cache = load_scannet_cache(ctx.unit.path)
-        by_id = {int(obj["object_id"]): obj for obj in cache.objects}
-        intrinsics = cache.color_intrinsics
-        size = (intrinsics.width, intrinsics.height)
+        path = ctx.unit.path
+        intrinsics = read_json(path / "meta.json")["color_intrinsics"]
+        width, height = int(intrinsics["width"]), int(intrinsics["height"])
+        wanted = {int(selection.extra["object_id"]) for selection in selections}
+        objects = {
+            int(obj["object_id"]): obj
+            for obj in read_json(path / "objects.json")
+            if int(obj["object_id"]) in wanted and obj.get("box") is not None
+        }
+        dims_mm = _dims_mm(objects)
+        frame_image = FrameImages(ctx)
+        makers: dict[str, tuple[RecordMaker, int]] = {}
+        for subtask in {selection.subtask for selection in selections}:
+            if subtask not in DIMENSIONS:
+                raise ValueError(f"not an object size subtask: {subtask!r}")
+            maker = RecordMaker(
+                seed=ctx.seed, split=ctx.split, subtask=subtask, source=ctx.unit.source,
+                scene_or_clip=ctx.unit.name,
+            )
+            makers[subtask] = (maker, _BOX_KEYS.index(DIMENSIONS[subtask][0]))
+        no_points: list[list[list[float]]] = [[], []]
         for selection in selections:
-            obj = by_id.get(int(selection.extra["object_id"]))
-            if obj is None or obj.get("box") is None:
-                ctx.skip(f"{selection.subtask}:missing_object")
+            subtask = selection.subtask
+            object_id = int(selection.extra["object_id"])
+            obj = objects.get(object_id)
+            if obj is None:
+                ctx.skip(f"{subtask}:missing_object")
                 continue
-            yield _record(ctx, selection, obj, size)
+            label = str(obj["label"])
+            shown = label.strip()
+            if not shown or any(bad in label for bad in _BAD_LABEL_TEXT):
+                ctx.skip(f"{subtask}:unusable_label")
+                continue
+            make, dimension = makers[subtask]
+            first, second = frames = tuple(map(int, selection.frames))
+            dims = dims_mm[object_id]
+            gt = dims[dimension]
+            yield make(
+                make.ids(frames, no_points, object_id=object_id),
+                frames=[first, second],
+                images=[frame_image(first), frame_image(second)],
+                width_list=[width, width],
+                height_list=[height, height],
+                fields={"answer": f"`{format_scalar(gt)}`", "label": shown},
+                gt=gt,
+                points=[[], []],
+                meta={"object_id": object_id, "label": label, "dims_mm": list(dims)},
+            )
 
 
-def _record(
-    ctx: UnitContext, selection: Selection, obj: Mapping[str, Any], size: tuple[int, int]
-) -> dict:
-    subtask = selection.subtask
-    box = obj["box"]
-    gt = metres_to_mm(float(box[DIMENSIONS[subtask][0]]))
-    label = str(obj["label"])
-    prompt = render_prompt(
-        subtask,
-        rng=ctx.rng(selection),
-        fields={"answer": format_answer("scalar", gt), "label": label.strip()},
-        num_images=2,
+_BAD_LABEL_TEXT = ("`", "\n", "\r", "<image>")  # as eligibility_problem's unusable_label
+
+
+def _dims_mm(objects: Mapping[int, Mapping[str, Any]]) -> dict[int, list[int]]:
+    """``[height, length, width]`` mm per object id: ``r(1000·metres)`` over all at once."""
+    ids = list(objects)
+    if not ids:
+        return {}
+    metres = np.array(
+        [[float(objects[i]["box"][key]) for key in _BOX_KEYS] for i in ids], dtype=np.float64
     )
-    points: list[list[list[float]]] = [[], []]
-    object_id = int(obj["object_id"])
-    scene = ctx.unit.name
-    rid = record_id(
-        split=ctx.split,
-        subtask=subtask,
-        source=ctx.unit.source,
-        scene_or_clip=scene,
-        frames=selection.frames,
-        points=points,
-        object_id=object_id,
-    )
-    return build_record(
-        record_id=rid,
-        split=ctx.split,
-        subtask=subtask,
-        source=ctx.unit.source,
-        scene_or_clip=scene,
-        frames=selection.frames,
-        images=[ctx.frame_image(int(frame)) for frame in selection.frames],
-        sizes=[size, size],
-        prompt=prompt,
-        gt=gt,
-        points=points,
-        meta={
-            "object_id": object_id,
-            "label": label,
-            "dims_mm": [metres_to_mm(float(box[key])) for key in _BOX_KEYS],
-        },
-    )
+    return dict(zip(ids, round_half_away(1000.0 * metres).tolist(), strict=True))

@@ -33,6 +33,12 @@ Rendering (spec §4.0): human turn = image prefix + description + ``\\n`` + ques
 answer phrasing. The description, question and answer indices are drawn in that order with
 ``rng.integers``; for depth comparison they index the ``closer``/``farther`` lists, for a static
 object-movement point the answer index is into ``static_answers``.
+
+Every template is compiled once (:func:`compiled_templates`) into literal chunks with the notes
+already in place and the field names between them, so rendering is a join. High-throughput
+generators draw the three indices themselves (e.g. :func:`multispa.tasks.records.record_draws`)
+and call :meth:`CompiledTemplates.render`; :func:`render_prompt` and :func:`render_with_indices`
+check their arguments and render through the same compiled form.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import functools
 import hashlib
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
@@ -56,10 +62,13 @@ __all__ = [
     "BENCHMARK_SUBTASKS",
     "FAMILIES",
     "SUBTASKS",
+    "CompiledTemplates",
     "FamilyTemplates",
     "RenderedPrompt",
     "SubtaskSpec",
     "TemplateSet",
+    "compiled_templates",
+    "fill_template",
     "image_prefix",
     "load_templates",
     "normalise_text",
@@ -313,7 +322,11 @@ def _placeholders(text: str) -> tuple[list[str], str | None]:
     return names, None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (about 10x faster); same safe constructors.
+_SafeLoaderBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoaderBase):
     """Safe loader that refuses duplicate mapping keys (PyYAML keeps the last silently)."""
 
 
@@ -438,6 +451,19 @@ def _check_set(checker: _Checker, ts: TemplateSet) -> None:
         unknown = set(names(text)) - prompt_allowed
         if unknown:
             checker.fail(f"subtask {name}: descriptions[{i}]", f"undeclared {sorted(unknown)}")
+    # Every description + question combination must carry the required placeholders and words.
+    # A combination is ``desc + "\n" + question`` with notes expanded; no placeholder and no
+    # keyword spans the newline (which is a non-word character, like the text's ends), so a
+    # combination has a keyword iff one of its two parts has it: check parts once, combine sets.
+    required = set(spec.notes) | set(spec.shown_fields)
+    groups = spec.prompt_keywords
+
+    def carried(text: str) -> tuple[set[str], frozenset[int]]:
+        expanded = string.Template(text).safe_substitute(ts.notes)
+        found = {g for g, words in enumerate(groups) if any(_has(expanded, w) for w in words)}
+        return set(names(text)), frozenset(found)
+
+    described = [carried(desc) for desc in ts.descriptions]
     for key, questions in ts.questions.items():
         for j, text in enumerate(questions):
             where = f"subtask {name}: {_list_name('questions', key)}[{j}]"
@@ -447,16 +473,16 @@ def _check_set(checker: _Checker, ts: TemplateSet) -> None:
             missing = _missing_groups(_PLACEHOLDER_STRIP.sub(" ", text), spec.question_keywords)
             if missing:
                 checker.fail(where, f"must state the answer form/unit, lacks {missing}: {text!r}")
-        for i, desc in enumerate(ts.descriptions):
-            for j, question in enumerate(questions):
+        asked = [carried(question) for question in questions]
+        for i, (desc_names, desc_groups) in enumerate(described):
+            for j, (question_names, question_groups) in enumerate(asked):
                 where = f"subtask {name}: descriptions[{i}] + {_list_name('questions', key)}[{j}]"
-                present = set(names(desc)) | set(names(question))
-                lacking = sorted((set(spec.notes) | set(spec.shown_fields)) - present)
+                lacking = sorted(required - desc_names - question_names)
                 if lacking:
                     checker.fail(where, f"lacks placeholders {lacking}")
-                expanded = string.Template(f"{desc}\n{question}").safe_substitute(ts.notes)
-                missing = _missing_groups(expanded, spec.prompt_keywords)
-                if missing:
+                found = desc_groups | question_groups
+                if len(found) != len(groups):
+                    missing = [" | ".join(g) for k, g in enumerate(groups) if k not in found]
                     checker.fail(where, f"lacks required words {missing}")
     every = [*ts.descriptions, *(t for q in ts.questions.values() for t in q)]
     every += [t for a in ts.answers.values() for t in a]
@@ -623,6 +649,113 @@ def _check_fields(spec: SubtaskSpec, fields: Mapping[str, str], num_images: int)
             raise ValueError(f"subtask {spec.name}: bad value for field {key!r}: {value!r}")
 
 
+Chunks = tuple[str, ...]  # (text, field, text, field, ..., text): fields at odd positions
+
+
+def _compile(text: str, notes: Mapping[str, str]) -> Chunks:
+    """Split a validated template into literal chunks and field names, notes filled in."""
+    chunks: list[str] = []
+    literal: list[str] = []
+    end = 0
+    for match in string.Template.pattern.finditer(text):
+        name = match.group("braced")
+        if name is None:  # validation refuses anything but ${name}
+            raise ValueError(f"template {text!r}: bad use of '$' at offset {match.start()}")
+        literal.append(text[end : match.start()])
+        end = match.end()
+        if name in notes:
+            literal.append(notes[name])
+        else:
+            chunks += ["".join(literal), name]
+            literal = []
+    literal.append(text[end:])
+    chunks.append("".join(literal))
+    return tuple(chunks)
+
+
+def fill_template(chunks: Chunks, fields: Mapping[str, str]) -> str:
+    """A compiled template with its fields filled in (``fields`` maps field name → text)."""
+    count = len(chunks)
+    if count == 1:
+        return chunks[0]
+    if count == 3:
+        return f"{chunks[0]}{fields[chunks[1]]}{chunks[2]}"
+    parts = list(chunks)
+    for position in range(1, count, 2):
+        parts[position] = fields[parts[position]]
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class CompiledTemplates:
+    """One subtask's templates compiled for rendering by joins (notes already substituted).
+
+    Attributes:
+        spec: the subtask.
+        prefix: the image prefix of the human turn.
+        lists: per variant of ``spec.variants`` (``None`` for subtasks without variants), the
+            compiled description, question and answer lists, as
+            :meth:`TemplateSet.questions_for` / :meth:`TemplateSet.answers_for` select them.
+    """
+
+    spec: SubtaskSpec
+    prefix: str
+    lists: Mapping[str | None, tuple[tuple[Chunks, ...], tuple[Chunks, ...], tuple[Chunks, ...]]]
+
+    def sizes(self, variant: str | None = None) -> tuple[int, int, int]:
+        """Lengths of the description, question and answer lists used for ``variant``."""
+        descriptions, questions, answers = self._lists_for(variant)
+        return len(descriptions), len(questions), len(answers)
+
+    def render(
+        self, indices: Sequence[int], fields: Mapping[str, str], variant: str | None = None
+    ) -> tuple[str, str]:
+        """``(human, gpt)`` for template ``indices`` (description, question, answer).
+
+        No argument checks beyond the variant (the fast path): ``indices`` must lie in
+        :meth:`sizes`, and ``fields`` must hold ``answer`` (backticked, from
+        :func:`multispa.tasks.answers.format_answer`) and every field of the subtask, as
+        one-line strings without backticks or ``<image>`` (see :func:`render_with_indices`).
+        """
+        descriptions, questions, answers = self._lists_for(variant)
+        description, question, answer = indices
+        human = (
+            f"{self.prefix}{fill_template(descriptions[description], fields)}\n"
+            f"{fill_template(questions[question], fields)}"
+        )
+        return human, fill_template(answers[answer], fields)
+
+    def _lists_for(
+        self, variant: str | None
+    ) -> tuple[tuple[Chunks, ...], tuple[Chunks, ...], tuple[Chunks, ...]]:
+        found = self.lists.get(variant)
+        if found is None:
+            raise ValueError(
+                f"subtask {self.spec.name}: variant {variant!r} not in {self.spec.variants}"
+            )
+        return found
+
+
+@functools.cache
+def compiled_templates(subtask: str) -> CompiledTemplates:
+    """The compiled templates of ``subtask`` (cached per process)."""
+    ts = template_set(subtask)
+
+    def compile_all(texts: tuple[str, ...]) -> tuple[Chunks, ...]:
+        return tuple(_compile(text, ts.notes) for text in texts)
+
+    descriptions = compile_all(ts.descriptions)
+    lists = {
+        variant: (
+            descriptions,
+            compile_all(ts.questions_for(variant)),
+            compile_all(ts.answers_for(variant)),
+        )
+        for variant in ts.spec.variants
+    }
+    return CompiledTemplates(ts.spec, image_prefix(ts.spec.num_images), MappingProxyType(lists))
+
+
 def render_with_indices(
     subtask: str, *, indices: Mapping[str, int], fields: Mapping[str, str],
     variant: str | None = None, num_images: int,
@@ -637,18 +770,14 @@ def render_with_indices(
     }
     if set(indices) != set(lists):
         raise ValueError(f"subtask {subtask}: indices need keys {sorted(lists)}, got {indices}")
-    chosen: dict[str, str] = {}
+    chosen: list[int] = []
     for key, options in lists.items():
         index = int(indices[key])
         if not 0 <= index < len(options):
             raise ValueError(f"subtask {subtask}: {key} index {index} not in 0..{len(options) - 1}")
-        chosen[key] = options[index]
-    values = {**ts.notes, **fields}
-    description = string.Template(chosen["description"]).substitute(values)
-    question = string.Template(chosen["question"]).substitute(values)
-    human = f"{image_prefix(num_images)}{description}\n{question}"
-    gpt = string.Template(chosen["answer"]).substitute(fields)
-    return RenderedPrompt(human, gpt, {key: int(indices[key]) for key in lists})
+        chosen.append(index)
+    human, gpt = compiled_templates(subtask).render(chosen, fields, variant)
+    return RenderedPrompt(human, gpt, dict(zip(lists, chosen, strict=True)))
 
 
 def render_prompt(

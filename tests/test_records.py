@@ -1,0 +1,218 @@
+"""Record ids, per-record draws, fast assembly and serialisation (spec §6.1, §5.8)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from multispa.tasks.base import CacheUnit, GenerateSettings, UnitContext
+from multispa.tasks.records import (
+    FrameImages,
+    RecordError,
+    RecordIds,
+    RecordMaker,
+    assemble_record,
+    dumps_record,
+    pixel_points,
+    record_draws,
+    record_id,
+    validate_record,
+)
+from multispa.tasks.templates import compiled_templates
+
+
+def reference_id(**kw: Any) -> str:
+    """The §6.1 id written the plain way: ``json.dumps`` of the sample key, SHA-256."""
+    key = {
+        "split": kw["split"],
+        "subtask": kw["subtask"],
+        "source": kw["source"],
+        "scene_or_clip": kw["scene_or_clip"],
+        "frames": [int(f) for f in kw["frames"]],
+        "points": [
+            [[round(float(u), 2), round(float(v), 2)] for u, v in image] for image in kw["points"]
+        ],
+        "object_id": kw.get("object_id"),
+        "track": kw.get("track"),
+        "ask": kw.get("ask"),
+        "reversed": bool(kw.get("reversed_pair", False)),
+    }
+    text = json.dumps(key, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+    frames = "_".join(f"{int(f):05d}" for f in kw["frames"])
+    src = {"scannet": "scannet", "tapvid3d/adt": "adt", "tapvid3d/pstudio": "pstudio"}
+    head = f"{kw['split']}-{kw['subtask']}-{src[kw['source']]}-{kw['scene_or_clip']}"
+    return f"{head}-{frames}-{digest}"
+
+
+def test_record_id_equals_plain_json_key() -> None:
+    rng = np.random.default_rng(3)
+    cases: list[dict[str, Any]] = [
+        {"frames": (185, 155), "points": [[], []]},
+        {"frames": [0, 99999], "points": [[], []], "object_id": 0},
+        {"frames": [7], "points": [[(1296.0, 0.0), (0.004999, -0.005)]], "ask": "closer"},
+        {"frames": [3, 4], "points": [[(214.83, 238.53)], []], "track": 12,
+         "reversed_pair": True},
+        {"frames": [np.int64(5), np.int32(6)],
+         "points": [[(np.float32(1.125), np.float64(2.675))], []]},
+        {"frames": [1, 2], "points": [[(-0.0, 1e-7)], [(1e16, 123456.789)]], "ask": "farther",
+         "object_id": 41},
+    ]
+    for _ in range(200):
+        count = int(rng.integers(1, 3))
+        cases.append({
+            "frames": rng.integers(0, 5000, size=count).tolist(),
+            "points": [rng.uniform(-10, 2000, size=(int(rng.integers(0, 5)), 2)).tolist()
+                       for _ in range(count)],
+            "track": int(rng.integers(0, 100)) if rng.random() < 0.5 else None,
+        })
+    for scene, source in (("scene0000_00", "scannet"), ("apartment_seq100_1", "tapvid3d/adt"),
+                          ("odd \"name\" é\\", "tapvid3d/pstudio")):
+        for case in cases:
+            kw = {"split": "val", "subtask": "depth_estimation_dot", "source": source,
+                  "scene_or_clip": scene, **case}
+            assert record_id(**kw) == reference_id(**kw)
+            ids = RecordIds("val", "depth_estimation_dot", source, scene)
+            fast = ids(kw["frames"], pixel_points(kw["points"]), kw.get("object_id"),
+                       kw.get("track"), kw.get("ask"), kw.get("reversed_pair", False))
+            assert fast == reference_id(**kw)
+
+
+def test_record_draws_deterministic_uniform_and_seeded() -> None:
+    sizes = (10, 15, 12)
+    first = record_draws(7, "train-x-scannet-s-00001_00002-abcdef0123", sizes)
+    assert first == record_draws(7, "train-x-scannet-s-00001_00002-abcdef0123", sizes)
+    ids = [f"val-camera_x_direction-scannet-scene{k:04d}_00-00001_00002-{k:010x}"
+           for k in range(6000)]
+    draws = np.array([record_draws(7, rid, sizes) for rid in ids])
+    for column, n in enumerate(sizes):
+        counts = np.bincount(draws[:, column], minlength=n)
+        assert counts.size == n and counts.min() > 0
+        expected = len(ids) / n
+        chi2 = float(((counts - expected) ** 2 / expected).sum())
+        assert chi2 < 3 * n  # far below for a uniform draw (mean n - 1)
+    # The three indices of a record are independent: pairs spread over all combinations.
+    pairs = Counter(zip(draws[:, 0].tolist(), draws[:, 1].tolist(), strict=True))
+    assert len(pairs) == 150
+    other_seed = np.array([record_draws(8, rid, sizes) for rid in ids[:500]])
+    assert np.mean(np.all(other_seed == draws[:500], axis=1)) < 0.05
+    other_tag = np.array([record_draws(7, rid, sizes, tag="marker") for rid in ids[:500]])
+    assert np.mean(np.all(other_tag == draws[:500], axis=1)) < 0.05
+    with pytest.raises(ValueError, match="positive sizes"):
+        record_draws(0, "x", [3, 0])
+    with pytest.raises(ValueError, match="positive sizes"):
+        record_draws(0, "x", [2] * 9)
+
+
+def _record(**changes: Any) -> dict[str, Any]:
+    templates = compiled_templates("camera_x_direction")
+    human, gpt = templates.render([1, 2, 3], {"answer": "`left`"})
+    kw: dict[str, Any] = {
+        "record_id": "train-camera_x_direction-scannet-s-00001_00002-0123456789",
+        "split": "train", "subtask": "camera_x_direction", "source": "scannet",
+        "scene_or_clip": "s", "frames": [1, 2], "images": ["scannet/s/00001.jpg",
+                                                           "scannet/s/00002.jpg"],
+        "width_list": [1296, 1296], "height_list": [968, 968], "human": human, "gpt": gpt,
+        "templates": {"description": 1, "question": 2, "answer": 3}, "gt": "left",
+        "points": [[], []], "meta": {"overlap": 12.5},
+    }
+    kw.update(changes)
+    return assemble_record(**kw)
+
+
+def test_assemble_record_shape_and_cheap_checks() -> None:
+    record = _record()
+    validate_record(record)
+    assert list(record) == ["id", "image", "conversations", "height_list", "width_list", "task",
+                            "subtask", "answer_type", "gt", "meta"]
+    assert list(record["meta"]) == ["source", "scene", "split", "frames", "points", "templates",
+                                    "overlap"]
+    assert record["task"] == "camera_movement" and record["answer_type"] == "label"
+    with pytest.raises(RecordError, match="2 images expected"):
+        _record(images=["scannet/s/00001.jpg"])
+    with pytest.raises(RecordError, match="2 images expected"):
+        _record(points=[[]])
+    with pytest.raises(RecordError, match="backtick"):
+        _record(gpt="It moved `left` and `right`.")
+    with pytest.raises(RecordError, match="backtick"):
+        _record(human="Image-1: <image>\nImage-2: <image>\nA `quoted` label\nWhich way?")
+
+
+def test_record_maker_equals_assemble_and_checks() -> None:
+    make = RecordMaker(seed=5, split="val", subtask="object_size_width", source="scannet",
+                       scene_or_clip="scene0001_00")
+    rid = make.ids((7, 3), [[], []], object_id=4)
+    assert rid == record_id(split="val", subtask="object_size_width", source="scannet",
+                            scene_or_clip="scene0001_00", frames=[7, 3], points=[[], []],
+                            object_id=4)
+    kw: dict[str, Any] = {
+        "frames": [7, 3], "images": ["scannet/scene0001_00/00007.jpg",
+                                     "scannet/scene0001_00/00003.jpg"],
+        "width_list": [1296, 1296], "height_list": [968, 968], "gt": 812,
+        "points": [[], []], "meta": {"object_id": 4, "label": "desk", "dims_mm": [700, 1400, 812]},
+    }
+    record = make(rid, fields={"answer": "`812`", "label": "desk"}, **kw)
+    validate_record(record)
+    indices = record_draws(5, rid, compiled_templates("object_size_width").sizes())
+    human, gpt = compiled_templates("object_size_width").render(
+        indices, {"answer": "`812`", "label": "desk"}
+    )
+    assert record == assemble_record(
+        record_id=rid, split="val", subtask="object_size_width", source="scannet",
+        scene_or_clip="scene0001_00", human=human, gpt=gpt,
+        templates=dict(zip(("description", "question", "answer"), indices, strict=True)), **kw,
+    )
+    with pytest.raises(RecordError, match="backtick"):
+        make(rid, fields={"answer": "`812`", "label": "desk`s"}, **kw)
+    with pytest.raises(RecordError, match="2 images expected"):
+        make(rid, fields={"answer": "`812`", "label": "desk"}, **{**kw, "frames": [7]})
+    with pytest.raises(ValueError, match="variant"):
+        make(rid, fields={"answer": "`812`", "label": "desk"}, variant="static", **kw)
+
+
+def test_dumps_record_matches_json_dumps() -> None:
+    record = _record(meta={"camera": {"t_m": [0.1, -2.5e-07, 3.0], "dyaw_deg": -29.7},
+                           "label": "café \"chair\"\n"})
+    line = dumps_record(record)
+    assert line == json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
+    assert json.loads(line) == record and "\n" not in line
+
+
+def test_frame_images_memo_matches_frame_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unit_path = tmp_path / "cache" / "scannet" / "scene0001_00"
+    (unit_path / "images").mkdir(parents=True)
+    for frame in (3, 40, 41, 42):
+        (unit_path / "images" / f"{frame:05d}.jpg").write_bytes(b"jpeg %d" % frame)
+    unit = CacheUnit("scannet/scene0001_00", unit_path, "train")
+    out = tmp_path / "out"
+    # A fresh output: the folder does not exist yet; frames are hard-linked.
+    images = FrameImages(UnitContext(unit, 0, out, GenerateSettings()))
+    assert images(40) == images(40) == "scannet/scene0001_00/00040.jpg"
+    linked = out / "images" / images(40)
+    assert linked.read_bytes() == b"jpeg 40"
+    assert linked.stat().st_ino == (unit_path / "images" / "00040.jpg").stat().st_ino
+    # Present already (listed once), or linked by another worker meanwhile: same paths.
+    ctx = UnitContext(unit, 0, out, GenerateSettings())
+    assert ctx.frame_image(3) == "scannet/scene0001_00/00003.jpg"
+    images = FrameImages(ctx)
+    assert images(3) == "scannet/scene0001_00/00003.jpg"
+    assert ctx.frame_image(41) == "scannet/scene0001_00/00041.jpg"
+    assert images(41) == "scannet/scene0001_00/00041.jpg"
+    # Where hard links fail, the context's copy path does the work.
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError("no links here")
+
+    monkeypatch.setattr(os, "link", refuse)
+    assert images(42) == "scannet/scene0001_00/00042.jpg"
+    assert (out / "images" / images(42)).read_bytes() == b"jpeg 42"
+    with pytest.raises(FileNotFoundError):
+        images(77)  # no such cached frame
