@@ -1,0 +1,58 @@
+"""Benchmark exports to other evaluation harnesses.
+
+- :mod:`multispa.formats.vlmevalkit`: a VLMEvalKit dataset TSV (multi-image, base64 JPEGs) plus
+  ``SCORING.md``, and a reader of VLMEvalKit prediction files → ``{"id", "response"}`` JSONL;
+- :mod:`multispa.formats.lmms_eval`: an lmms-eval task folder (``multispa.yaml``, ``utils.py``,
+  ``multispa.jsonl``, ``images/``) whose ``process_results`` calls the project's scorer.
+
+Both exports send the same prompt as ``multispa eval``: the item's text with its ``<image>``
+placeholders removed (:func:`prompt_text`; the ``Image-k:`` labels stay, so the image order is
+explicit) followed by the answer-format instruction
+(:data:`multispa.evaluate.backends.base.DEFAULT_INSTRUCTION`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from multispa.evaluate.backends.base import DEFAULT_INSTRUCTION
+from multispa.tasks.answers import format_value
+
+__all__ = ["IMAGE_TOKEN", "gt_text", "prompt_text", "question_text"]
+
+IMAGE_TOKEN = "<image>"
+
+
+def prompt_text(text: str) -> str:
+    """The prompt with every ``<image>`` removed and the lines this empties dropped.
+
+    >>> prompt_text("Image-1: <image>\\nImage-2: <image>\\nWhere?")
+    'Image-1:\\nImage-2:\\nWhere?'
+    >>> prompt_text("<image>\\nHow far?")
+    'How far?'
+    """
+    lines = []
+    for line in text.split("\n"):
+        if IMAGE_TOKEN in line:
+            line = line.replace(IMAGE_TOKEN, "").rstrip()
+            if not line.strip():
+                continue
+        lines.append(line)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+
+
+def question_text(item: Mapping[str, Any], instruction: str | None = DEFAULT_INSTRUCTION) -> str:
+    """The text a model gets for a bench item: :func:`prompt_text` + ``"\\n"`` + instruction."""
+    text = prompt_text(str(item["text"]))
+    return f"{text}\n{instruction}" if instruction else text
+
+
+def gt_text(item: Mapping[str, Any]) -> str:
+    """The ground truth as the text between the backticks (``left``, ``B``, ``1834``,
+    ``[ 412 , 655 ]``, ``[ 12 , -40 , 300 ]``); ``str(gt)`` when it does not fit its type."""
+    try:
+        return format_value(str(item["answer_type"]), item["gt"])
+    except (ValueError, TypeError):
+        return str(item["gt"])

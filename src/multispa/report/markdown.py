@@ -1,0 +1,99 @@
+"""The 12-row table (paper's Table 2 layout) as Markdown, for READMEs and papers.
+
+One column per run (accuracy %, two decimals, from ``scores.json``), then the paper's published
+columns (Multi-SpatialMLLM, InternVL2-8B, GPT-4o) marked ``†``; 12 rows in §7.3 order and the
+**Average** (for runs: the scorer's unweighted mean of the rows present; an Average over fewer
+than 12 rows is starred).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from multispa.metrics.rows import REFERENCE_AVERAGES, REFERENCE_MODELS, REFERENCE_ROWS, ROWS
+from multispa.report.load import RunData
+
+__all__ = ["format_pct", "markdown_table", "run_row_values"]
+
+PUBLISHED_MARK = "†"
+
+
+def format_pct(value: float | None, digits: int = 2) -> str:
+    """A percentage as text with ``digits`` decimals; ``–`` for ``None``."""
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def run_row_values(scores: Mapping[str, Any]) -> dict[str, float | None]:
+    """Row key → accuracy % from a scorer report (``None`` for rows without items)."""
+    out: dict[str, float | None] = {row.key: None for row in ROWS}
+    for row in scores.get("rows") or []:
+        if isinstance(row, Mapping) and row.get("key") in out:
+            value = row.get("accuracy_pct")
+            out[row["key"]] = float(value) if isinstance(value, int | float) else None
+    return out
+
+
+def _ci_text(ci: object) -> str:
+    if isinstance(ci, list) and len(ci) == 2 and all(isinstance(v, int | float) for v in ci):
+        return f" ({ci[0]:.1f}–{ci[1]:.1f})"
+    return ""
+
+
+def markdown_table(runs: Sequence[RunData], *, published: bool = True,
+                   with_ci: bool = False) -> str:
+    """The Markdown table (with a note under it) for ``runs`` and the published rows.
+
+    Args:
+        runs: loaded runs (only ``label`` and ``scores`` are read).
+        published: add the paper's three published columns.
+        with_ci: append the runs' 95 % intervals ``(low–high)`` to their cells.
+    """
+    models = list(REFERENCE_MODELS) if published else []
+    header = ["Row", *(_cell(run.label) for run in runs),
+              *(f"{model} {PUBLISHED_MARK}" for model in models)]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    row_cis: list[dict[str, object]] = [
+        {r.get("key"): r.get("ci_pct") for r in run.scores.get("rows") or []
+         if isinstance(r, Mapping)} for run in runs
+    ]
+    values = [run_row_values(run.scores) for run in runs]
+    for row in ROWS:
+        cells = [row.short_name]
+        for run_values, cis in zip(values, row_cis, strict=True):
+            text = format_pct(run_values[row.key])
+            if with_ci and run_values[row.key] is not None:
+                text += _ci_text(cis.get(row.key))
+            cells.append(text)
+        cells += [format_pct(REFERENCE_ROWS[m][row.key]) for m in models]
+        lines.append("| " + " | ".join(cells) + " |")
+    average_cells = ["**Average**"]
+    partial = False
+    for run in runs:
+        summary = run.scores.get("summary") or {}
+        average = summary.get("average_pct")
+        text = format_pct(average if isinstance(average, int | float) else None)
+        if average is not None and summary.get("average_complete") is False:
+            text += "*"
+            partial = True
+        if with_ci and average is not None:
+            text += _ci_text(summary.get("average_ci_pct"))
+        average_cells.append(f"**{text}**")
+    average_cells += [f"**{format_pct(REFERENCE_AVERAGES[m])}**" for m in models]
+    lines.append("| " + " | ".join(average_cells) + " |")
+    notes = ["Accuracy in %. Rows pool their benchmark subtasks; Average is the unweighted "
+                 "mean of the 12 rows."]
+    if models:
+        notes.append(f"{PUBLISHED_MARK} Published in the paper (Table 2). The paper's benchmark "
+                     "items were never released, so these columns were measured on different "
+                     "items: a reference level, not a like-for-like comparison.")
+    if partial:
+        notes.append("\\* Average over the rows present only (some rows have no items).")
+    if with_ci:
+        notes.append("Run cells give the 95 % percentile-bootstrap interval in parentheses.")
+    return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
