@@ -35,12 +35,20 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from multispa.cli import demo, generate, inspect, prepare, synth
+    from multispa.cli import demo, export, generate, inspect, prepare, synth
+    from multispa.cli.bench import bench
+    from multispa.cli.evaluate import eval_command, score_command
+    from multispa.cli.report import report_command
 
     main.add_command(synth.synth)
     main.add_command(inspect.inspect_command)
     main.add_command(prepare.prepare_command)
     main.add_command(generate.generate_command)
+    main.add_command(bench)
+    main.add_command(eval_command)
+    main.add_command(score_command)
+    main.add_command(report_command)
+    main.add_command(export.export_command)
     main.add_command(demo.demo)
 
 
