@@ -69,10 +69,7 @@ def test_every_subtask_produces_records(dataset: Path) -> None:
     assert per_split["train"] == set(BENCHMARK_SUBTASKS), (
         set(BENCHMARK_SUBTASKS) - per_split["train"]
     )
-    # The single small val scene sees its objects whole, so object size has no minimal covering
-    # pair there (known limitation of the synthetic camera paths); every other key is in val.
-    expected_val = {k for k in BENCHMARK_SUBTASKS if not k.startswith("object_size")}
-    assert expected_val <= per_split["val"], expected_val - per_split["val"]
+    assert per_split["val"] == set(BENCHMARK_SUBTASKS), set(BENCHMARK_SUBTASKS) - per_split["val"]
 
 
 def test_records_follow_the_contract(dataset: Path, cache: Path) -> None:

@@ -52,6 +52,9 @@ from multispa.synth.world import (
     rotation_z,
 )
 
+DEFAULT_FRAME_SKIP = 5
+"""The frame stride of ``multispa prepare`` (spec §2.3), whose frames the camera path favours."""
+
 SEGS_PARAMS = {
     "kThresh": "0.0001",
     "segMinVerts": "20",
@@ -77,6 +80,7 @@ class SceneModel:
     depth: Intrinsics
     axis_alignment: np.ndarray
     invalid_frames: tuple[int, ...]
+    mesh: SceneMesh
 
 
 def scannet_intrinsics(
@@ -189,6 +193,14 @@ def build_scene(rng: np.random.Generator, scene_index: int, settings: SynthSetti
         boxes.world_from_box[:, :3, :3],
         world.room_materials,
     )
+    mesh = build_scene_mesh(
+        world, index, boxes, table, settings.mesh_spacing_m, settings.segment_size_m
+    )
+    invalid = invalid_frame_indices(rng, settings.frames_per_scene, settings.invalid_poses)
+    # The camera path is chosen to show objects in part in the frames `prepare` keeps by default.
+    vertex_object = np.full(mesh.vertices.shape[0], -1, dtype=np.int64)
+    for position, group in enumerate(mesh.groups[: len(world.objects)]):
+        vertex_object[group.vertex_start : group.vertex_end] = position
     poses, _ = handheld_path(
         rng,
         world.objects,
@@ -196,6 +208,9 @@ def build_scene(rng: np.random.Generator, scene_index: int, settings: SynthSetti
         settings.frames_per_scene,
         settings.fps,
         settings.camera_speed_m_s,
+        mesh=(mesh.vertices, vertex_object),
+        frame_stride=DEFAULT_FRAME_SKIP,
+        skip_frames=invalid,
     )
     color, depth = scannet_intrinsics(rng, settings.color_size, settings.depth_size)
     return SceneModel(
@@ -207,9 +222,8 @@ def build_scene(rng: np.random.Generator, scene_index: int, settings: SynthSetti
         color=color,
         depth=depth,
         axis_alignment=axis_alignment(rng),
-        invalid_frames=invalid_frame_indices(
-            rng, settings.frames_per_scene, settings.invalid_poses
-        ),
+        invalid_frames=invalid,
+        mesh=mesh,
     )
 
 
@@ -370,14 +384,7 @@ def write_scene(
     """
     model = build_scene(rng, scene_index, settings)
     folder = scans_root / scene_id
-    mesh = build_scene_mesh(
-        model.world,
-        model.index,
-        model.boxes,
-        model.table,
-        settings.mesh_spacing_m,
-        settings.segment_size_m,
-    )
+    mesh = model.mesh
     raw_from_aligned = invert_rigid(model.axis_alignment)
     raw_vertices = mesh.vertices @ raw_from_aligned[:3, :3].T + raw_from_aligned[:3, 3]
     labels = [obj.model.label for obj in model.world.objects]
