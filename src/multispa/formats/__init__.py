@@ -13,34 +13,14 @@ explicit) followed by the answer-format instruction
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from multispa.evaluate.backends.base import DEFAULT_INSTRUCTION
+from multispa.evaluate.backends.base import DEFAULT_INSTRUCTION, IMAGE_TOKEN, prompt_text
 from multispa.tasks.answers import format_value
 
 __all__ = ["IMAGE_TOKEN", "gt_text", "prompt_text", "question_text"]
 
-IMAGE_TOKEN = "<image>"
-
-
-def prompt_text(text: str) -> str:
-    """The prompt with every ``<image>`` removed and the lines this empties dropped.
-
-    >>> prompt_text("Image-1: <image>\\nImage-2: <image>\\nWhere?")
-    'Image-1:\\nImage-2:\\nWhere?'
-    >>> prompt_text("<image>\\nHow far?")
-    'How far?'
-    """
-    lines = []
-    for line in text.split("\n"):
-        if IMAGE_TOKEN in line:
-            line = line.replace(IMAGE_TOKEN, "").rstrip()
-            if not line.strip():
-                continue
-        lines.append(line)
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
 
 
 def question_text(item: Mapping[str, Any], instruction: str | None = DEFAULT_INSTRUCTION) -> str:

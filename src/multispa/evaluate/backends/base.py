@@ -14,6 +14,7 @@ transformers) are imported inside the backend that needs them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +22,30 @@ from typing import Any, Protocol
 
 from multispa.errors import ConfigError
 
+#: The image placeholder of prompts (one per image, in prompt order).
+IMAGE_TOKEN = "<image>"
+
 #: Appended to every prompt by default so that every model (and baseline) is parseable.
 DEFAULT_INSTRUCTION = (
     "Write your final answer inside single backticks, in the form the question asks for "
     "(for example `left`, `B`, `1250`, `[ 412 , 655 ]` or `[ 12 , -40 , 300 ]`)."
 )
+
+
+def prompt_text(text: str) -> str:
+    """The prompt with every ``<image>`` removed and the lines this empties dropped.
+
+    ``"Image-1: <image>\\nImage-2: <image>\\nQ?"`` → ``"Image-1:\\nImage-2:\\nQ?"``;
+    ``"<image>\\nQ?"`` → ``"Q?"``. Other lines (blank ones included) are kept, right-stripped.
+    """
+    lines = []
+    for line in text.split("\n"):
+        if IMAGE_TOKEN in line:
+            line = line.replace(IMAGE_TOKEN, "").rstrip()
+            if not line.strip():
+                continue
+        lines.append(line)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
 
 
 @dataclass(frozen=True)

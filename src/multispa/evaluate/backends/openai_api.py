@@ -30,7 +30,6 @@ import email.utils
 import hashlib
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -42,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from multispa.errors import ConfigError
-from multispa.evaluate.backends.base import EvalItem, Prediction
+from multispa.evaluate.backends.base import IMAGE_TOKEN, EvalItem, Prediction, prompt_text
 
 if TYPE_CHECKING:
     import httpx
@@ -58,7 +57,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IMAGE_TOKEN = "<image>"
 _MIME_BY_SUFFIX = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 _BODY_SNIPPET_CHARS = 200
 
@@ -69,22 +67,6 @@ class BadItemError(Exception):
 
 class MalformedResponseError(Exception):
     """A 2xx answer that is not a chat completion with text content."""
-
-
-def prompt_text(text: str) -> str:
-    """The prompt with every ``<image>`` removed and the lines this empties dropped.
-
-    ``"Image-1: <image>\\nImage-2: <image>\\nQ?"`` → ``"Image-1:\\nImage-2:\\nQ?"``;
-    ``"<image>\\nQ?"`` → ``"Q?"``. Other lines (blank ones included) are kept, right-stripped.
-    """
-    lines = []
-    for line in text.split("\n"):
-        if IMAGE_TOKEN in line:
-            line = line.replace(IMAGE_TOKEN, "").rstrip()
-            if not line.strip():
-                continue
-        lines.append(line)
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
 
 
 def _data_url(path: Path) -> str:
