@@ -1,4 +1,6 @@
-"""Benchmark exports to other evaluation harnesses.
+"""Exports: the benchmark for other evaluation harnesses, the dataset for training frameworks.
+
+Benchmark exports (``multispa export --bench``):
 
 - :mod:`multispa.formats.vlmevalkit`: a VLMEvalKit dataset TSV (multi-image, base64 JPEGs) plus
   ``SCORING.md``, and a reader of VLMEvalKit prediction files → ``{"id", "response"}`` JSONL;
@@ -9,6 +11,13 @@ Both exports send the same prompt as ``multispa eval``: the item's text with its
 placeholders removed (:func:`prompt_text`; the ``Image-k:`` labels stay, so the image order is
 explicit) followed by the answer-format instruction
 (:data:`multispa.evaluate.backends.base.DEFAULT_INSTRUCTION`).
+
+Dataset exports (``multispa export --dataset``, dispatched by
+:func:`multispa.formats.dataset_export.export_dataset`, records read and checked by
+:mod:`multispa.formats.dataset_source`): :mod:`~multispa.formats.llava` (LLaVA/ShareGPT json),
+:mod:`~multispa.formats.messages` (OpenAI-style messages jsonl for TRL, LLaMA-Factory, ms-swift),
+:mod:`~multispa.formats.hf_parquet` (Hugging Face ``datasets`` Parquet, images embedded) and
+:mod:`~multispa.formats.internvl` (meta JSON for InternVL's fine-tuning script).
 """
 
 from __future__ import annotations
