@@ -38,7 +38,9 @@ def _register() -> None:
     from multispa.cli import demo, export, generate, inspect, prepare, synth
     from multispa.cli.bench import bench
     from multispa.cli.evaluate import eval_command, score_command
+    from multispa.cli.gallery import gallery_command
     from multispa.cli.report import report_command
+    from multispa.cli.show import show_command
 
     main.add_command(synth.synth)
     main.add_command(inspect.inspect_command)
@@ -50,6 +52,8 @@ def _register() -> None:
     main.add_command(report_command)
     main.add_command(export.export_command)
     main.add_command(demo.demo)
+    main.add_command(show_command)
+    main.add_command(gallery_command)
 
 
 _register()
