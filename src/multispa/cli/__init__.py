@@ -54,6 +54,7 @@ def _register() -> None:
     main.add_command(demo.demo)
     main.add_command(show_command)
     main.add_command(gallery_command)
+    main.add_command(__import__("multispa.cli.train", fromlist=["train"]).train)
 
 
 _register()

@@ -262,7 +262,8 @@ def _qwen2_text_config(tokenizer: Any, model_type: str | None) -> dict[str, Any]
 
 
 def build_tiny_model(
-    family: str, out_dir: str | Path, *, seed: int = 0, corpus: Iterable[str] | None = None
+    family: str, out_dir: str | Path, *, seed: int = 0, corpus: Iterable[str] | None = None,
+    lm_head_std: float | None = None,
 ) -> Path:
     """Write a tiny random ``family`` checkpoint to ``out_dir`` and return the folder.
 
@@ -272,6 +273,12 @@ def build_tiny_model(
         seed: weight initialisation seed (the same seed gives identical weights; torch's global
             random state is restored afterwards).
         corpus: tokenizer training lines (default: :func:`default_corpus`).
+        lm_head_std: standard deviation of the output head's random weights (default: the
+            config's ``initializer_range``, 0.02). The final norm fixes the hidden state's
+            length at sqrt(64) = 8, so a head of standard deviation s bounds every logit by
+            about 64 s: with 0.02 no fine-tuning of the layers below the head (LoRA) can make
+            any token much more likely than 1/1024. Training tests use 0.2 (logits up to
+            about 13; the untrained loss rises from ln 1024 = 6.93 to about 8.2).
 
     The folder loads with ``AutoModelForImageTextToText.from_pretrained`` and, for the
     processor, :func:`multispa.models.families.load_processor` (``AutoProcessor`` when
@@ -296,6 +303,9 @@ def build_tiny_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForImageTextToText.from_config(config)
+        if lm_head_std is not None:
+            with torch.no_grad():
+                model.get_output_embeddings().weight.normal_(0.0, lm_head_std)
     model.generation_config = GenerationConfig(
         bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
