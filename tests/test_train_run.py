@@ -233,6 +233,12 @@ def test_eval_runs_the_trained_adapter(
     assert all(p["error"] is None and isinstance(p["response"], str) for p in predictions)
     assert json.loads((run / "config.json").read_text())["model"] == spec
     assert (run / "scores.json").is_file()
+    # The backend uses the processor saved with the adapter (training's image budget).
+    from multispa.evaluate.backends.hf import HFBackend
+
+    backend = HFBackend(tiny["internvl"], trained.output, device="cpu")
+    assert backend.processor.image_processor.max_patches == 1
+    assert load_processor(tiny["internvl"]).image_processor.max_patches != 1
 
 
 def test_rerun_into_the_same_folder_is_refused(trained: TrainResult, data: Path,

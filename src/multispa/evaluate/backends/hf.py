@@ -111,7 +111,13 @@ class HFBackend:
         )
         self.family: FamilyAdapter = adapter_for_model_type(model_type_of(self.path))
         try:
-            self.processor: Any = load_processor(self.path, self.family)
+            # A trained adapter folder carries the processor it was trained with (image tiles,
+            # pixel budget); prefer it to the base checkpoint's.
+            processor_source = self.path
+            if self.adapter_path is not None and (
+                    self.adapter_path / "processor_config.json").is_file():
+                processor_source = self.adapter_path
+            self.processor: Any = load_processor(processor_source, self.family)
             model = AutoModelForImageTextToText.from_pretrained(
                 str(self.path), dtype=_resolve_dtype(dtype)
             )
