@@ -32,13 +32,14 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from multispa import __version__
 from multispa.errors import ConfigError, DatasetError, FormatError, MissingFileError
+from multispa.jsonl import iter_jsonl_objects, parse_jsonl_object
 from multispa.metrics.rows import benchmark_key
 from multispa.scenes.tapvid3d import sequence_of
 from multispa.tasks.base import rng_for
@@ -168,29 +169,6 @@ def item_to_record(item: Mapping[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ reading
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for every non-blank line of ``path``."""
-    try:
-        handle = path.open(encoding="utf-8")
-    except FileNotFoundError:
-        raise MissingFileError(path) from None
-    with handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise FormatError(path, f"line {number}: invalid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict):
-                    raise FormatError(path, f"line {number}: expected a JSON object, found "
-                                            f"{type(obj).__name__}")
-                yield number, obj
-        except UnicodeDecodeError as exc:
-            raise FormatError(path, f"not UTF-8 text ({exc.reason})") from None
-
-
 def _split_files(dataset: Path, split: str) -> list[Path]:
     return sorted((dataset / split).glob("*/*.jsonl"))
 
@@ -256,11 +234,7 @@ def train_units(dataset: str | Path) -> dict[str, set[str]] | None:
                 match = _ID_PREFIX.match(line)
                 unit = _unit_from_id(match.group(1)) if match else None
                 if unit is None:
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise FormatError(path, f"line {number}: invalid JSON ({exc.msg})") \
-                            from None
+                    obj = parse_jsonl_object(path, number, line)
                     unit = _unit_of(obj, path, f"line {number}")
                 units.setdefault(unit[0], set()).add(unit[1])
     return units
@@ -375,7 +349,7 @@ def build_bench(
     pools: dict[str, list[dict[str, Any]]] = {key: [] for key in BENCHMARK_SUBTASKS}
     seen: set[str] = set()
     for path in files:
-        for number, record in _read_jsonl(path):
+        for number, record in iter_jsonl_objects(path):
             item = record_to_item(record, f"{path}:{number}")
             rid = item["id"]
             if not isinstance(rid, str) or not rid:
@@ -520,7 +494,7 @@ def _load_items(bench: Path) -> list[dict[str, Any]]:
     path = bench / ITEMS_NAME
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for number, item in _read_jsonl(path):
+    for number, item in iter_jsonl_objects(path):
         rid = item.get("id")
         for name in ("image", "text", "subtask", "answer_type", "gt"):
             if name not in item:

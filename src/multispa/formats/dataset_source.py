@@ -35,6 +35,7 @@ from typing import Any
 
 from multispa.errors import DatasetError, FormatError, MissingFileError
 from multispa.evaluate.backends.base import IMAGE_TOKEN
+from multispa.jsonl import iter_jsonl_objects
 
 __all__ = [
     "SPLITS",
@@ -235,7 +236,8 @@ class DatasetSource:
         for name, expected in self.files(split):
             path = self.root / name
             found = 0
-            for line, obj in _read_jsonl(path):
+            for line, obj in iter_jsonl_objects(
+                    path, missing="file listed in manifest.json not found"):
                 images = check_record(obj, path, line)
                 if check_images:
                     for k, rel in enumerate(images):
@@ -249,27 +251,6 @@ class DatasetSource:
             if found != expected:
                 raise FormatError(path, f"{found} records, manifest.json says {expected} "
                                         "(truncated or edited after generation?)")
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """``(line number, parsed JSON)`` for every non-blank line of ``path``."""
-    try:
-        handle = path.open(encoding="utf-8")
-    except FileNotFoundError:
-        raise MissingFileError(path, "file listed in manifest.json not found") from None
-    with handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise FormatError(path, f"line {number}: invalid JSON ({exc.msg} at column "
-                                            f"{exc.colno})") from None
-                yield number, obj
-        except UnicodeDecodeError as exc:
-            raise FormatError(path, f"not UTF-8 text ({exc.reason})") from None
 
 
 def open_dataset(dataset: str | Path) -> DatasetSource:

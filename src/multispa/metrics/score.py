@@ -41,6 +41,7 @@ import numpy as np
 
 from multispa import __version__
 from multispa.errors import FormatError, MissingFileError
+from multispa.jsonl import read_jsonl_objects
 from multispa.metrics.aggregate import (
     GroupStats,
     Intervals,
@@ -302,25 +303,7 @@ def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
         FormatError: a line is not a JSON object (names the line).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MissingFileError(path) from None
-    except UnicodeDecodeError as exc:
-        raise FormatError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    out: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise FormatError(path, f"line {number}: invalid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise FormatError(path, f"line {number}: expected a JSON object, found "
-                                    f"{type(obj).__name__}")
-        out.append(obj)
-    return out
+    return read_jsonl_objects(path)
 
 
 def load_predictions(path: str | Path) -> dict[str, str | None]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import difflib
 import heapq
-import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -28,6 +27,7 @@ from typing import Any
 
 from multispa.errors import DatasetError, FormatError, MissingFileError
 from multispa.evaluate.bench import item_to_record
+from multispa.jsonl import iter_jsonl_lines, parse_jsonl_object
 from multispa.metrics.rows import benchmark_key
 from multispa.tasks.templates import BENCHMARK_SUBTASKS, SUBTASKS
 
@@ -117,32 +117,6 @@ def _line_id(line: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _parse_line(path: Path, number: int, line: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise FormatError(path, f"line {number}: invalid JSON ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise FormatError(path, f"line {number}: expected a JSON object, found "
-                                f"{type(obj).__name__}")
-    return obj
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line number, text)`` of the non-blank lines of ``path``."""
-    try:
-        handle = path.open(encoding="utf-8")
-    except FileNotFoundError:
-        raise MissingFileError(path) from None
-    with handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield number, line
-        except UnicodeDecodeError as exc:
-            raise FormatError(path, f"not UTF-8 text ({exc.reason})") from None
-
-
 class RecordSource:
     """A DATASET or BENCH folder (module docstring).
 
@@ -221,8 +195,8 @@ class RecordSource:
         """
         for split, file_key, path in self.files():
             seen: dict[str, int] = {}
-            for number, line in _lines(path):
-                record = self._to_record(path, number, _parse_line(path, number, line))
+            for number, line in iter_jsonl_lines(path):
+                record = self._to_record(path, number, parse_jsonl_object(path, number, line))
                 key = file_key if file_key != "*" else self._key_of(path, number, record)
                 if limit_per_key is not None and seen.get(key, 0) >= limit_per_key:
                     if file_key != "*":
@@ -240,7 +214,8 @@ class RecordSource:
                 counts[split][key] = counts[split].get(key, 0) + 1
         else:
             for split, key, path in self.files():
-                counts[split][key] = counts[split].get(key, 0) + sum(1 for _ in _lines(path))
+                lines = sum(1 for _ in iter_jsonl_lines(path))
+                counts[split][key] = counts[split].get(key, 0) + lines
         return {split: dict(sorted(by_key.items(), key=lambda kv: _key_rank(kv[0])))
                 for split, by_key in counts.items()}
 
@@ -255,10 +230,10 @@ class RecordSource:
                     by_key.setdefault(key, []).append(str(record.get("id")))
                 continue
             ids = by_key.setdefault(file_key, [])
-            for number, line in _lines(path):
+            for number, line in iter_jsonl_lines(path):
                 rid = _line_id(line)
                 ids.append(rid if rid is not None
-                           else str(_parse_line(path, number, line).get("id")))
+                           else str(parse_jsonl_object(path, number, line).get("id")))
         return dict(sorted(by_key.items(), key=lambda kv: _key_rank(kv[0])))
 
     # ---------------------------------------------------------------------------- look-up
@@ -281,11 +256,11 @@ class RecordSource:
         for split, _, path in self.files():
             if not wanted:
                 break
-            for number, line in _lines(path):
+            for number, line in iter_jsonl_lines(path):
                 rid = _line_id(line)
                 if rid is not None and rid not in wanted:
                     continue
-                record = self._to_record(path, number, _parse_line(path, number, line))
+                record = self._to_record(path, number, parse_jsonl_object(path, number, line))
                 rid = record.get("id")
                 if isinstance(rid, str) and rid in wanted:
                     wanted.discard(rid)
@@ -302,12 +277,12 @@ class RecordSource:
         """
         searched = 0
         for split, _, path in self._candidate_files(record_id):
-            for number, line in _lines(path):
+            for number, line in iter_jsonl_lines(path):
                 searched += 1
                 rid = _line_id(line)
                 if rid is not None and rid != record_id:
                     continue
-                record = self._to_record(path, number, _parse_line(path, number, line))
+                record = self._to_record(path, number, parse_jsonl_object(path, number, line))
                 if record.get("id") == record_id:
                     return self._found(record, path, number, split)
         raise RecordNotFoundError(self.root, record_id, searched, self.suggest(record_id))

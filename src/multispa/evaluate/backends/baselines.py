@@ -30,7 +30,6 @@ Every answer is deterministic: the chance draws come from
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,6 +41,7 @@ import numpy as np
 
 from multispa.errors import ConfigError, FormatError
 from multispa.evaluate.backends.base import EvalItem, Prediction
+from multispa.jsonl import iter_jsonl_objects
 from multispa.metrics.rows import benchmark_key
 from multispa.tasks.answers import format_answer, round_half_away
 from multispa.tasks.base import rng_for
@@ -168,17 +168,8 @@ def _train_records(dataset: Path) -> Iterator[tuple[Path, int, dict[str, Any]]]:
         raise ConfigError(f"--prior-from {dataset}: no train split (expected "
                           "train/<task>/*.jsonl)")
     for path in files:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise FormatError(path, f"line {number}: invalid JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise FormatError(path, f"line {number}: expected a JSON object")
-                yield path, number, record
+        for number, record in iter_jsonl_objects(path):
+            yield path, number, record
 
 
 def _checked(record: Mapping[str, Any], where: str) -> tuple[str, Any]:

@@ -1,0 +1,77 @@
+"""Reading JSON Lines files with errors that name the file and line.
+
+Every JSONL reader of the project (dataset splits, benchmarks, predictions, exports) goes
+through these functions, so a bad line is reported the same way everywhere:
+``FormatError(path, "line N: invalid JSON (...)")``, ``"line N: expected a JSON object, found
+list"``, ``"not UTF-8 text (...)"``; a missing file is a ``MissingFileError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from multispa.errors import FormatError, MissingFileError
+
+__all__ = ["iter_jsonl_lines", "iter_jsonl_objects", "parse_jsonl_object", "read_jsonl_objects"]
+
+
+def parse_jsonl_object(path: Path, number: int, line: str) -> dict[str, Any]:
+    """The JSON object on line ``number`` (1-based) of ``path``.
+
+    Raises:
+        FormatError: the line is not valid JSON, or holds something other than an object.
+    """
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise FormatError(path, f"line {number}: invalid JSON ({exc.msg} at column "
+                                f"{exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise FormatError(path, f"line {number}: expected a JSON object, found "
+                                f"{type(obj).__name__}")
+    return obj
+
+
+def iter_jsonl_lines(path: Path, *, missing: str | None = None) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of the non-blank lines of ``path``, streamed.
+
+    Args:
+        path: a UTF-8 text file.
+        missing: the problem stated when the file does not exist (default: "file not found").
+
+    Raises:
+        MissingFileError: no such file.
+        FormatError: the file is not UTF-8.
+    """
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        raise MissingFileError(path, missing or "file not found") from None
+    with handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield number, line
+        except UnicodeDecodeError as exc:
+            raise FormatError(path, f"not UTF-8 text ({exc.reason})") from None
+
+
+def iter_jsonl_objects(
+    path: Path, *, missing: str | None = None,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for every non-blank line of ``path``, streamed.
+
+    Raises:
+        MissingFileError, FormatError: as :func:`iter_jsonl_lines` and
+            :func:`parse_jsonl_object`.
+    """
+    for number, line in iter_jsonl_lines(path, missing=missing):
+        yield number, parse_jsonl_object(path, number, line)
+
+
+def read_jsonl_objects(path: Path) -> list[dict[str, Any]]:
+    """Every object of ``path``, in file order (see :func:`iter_jsonl_objects`)."""
+    return [obj for _, obj in iter_jsonl_objects(path)]
