@@ -24,6 +24,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from multispa.errors import FormatError, MissingFileError
+from multispa.evaluate.bench import BENCH_FORMAT, load_bench_manifest
+from multispa.evaluate.bench import load_bench as load_bench_items
 from multispa.metrics.score import load_jsonl
 
 __all__ = [
@@ -37,8 +39,6 @@ __all__ = [
     "run_label",
 ]
 
-BENCH_FORMAT = "multispa-bench/1"
-_ITEM_FIELDS = ("id", "image", "text", "gt", "answer_type", "subtask")
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def _check_relative(path: Path, rid: object, value: object) -> str:
 
 
 def load_bench(bench_dir: str | Path) -> Bench:
-    """Read a BENCH folder.
+    """Read a BENCH folder (through :mod:`multispa.evaluate.bench`, plus image path checks).
 
     Raises:
         MissingFileError: no ``manifest.json`` or ``bench.jsonl``.
@@ -122,16 +122,10 @@ def load_bench(bench_dir: str | Path) -> Bench:
     root = Path(bench_dir)
     if not root.is_dir():
         raise MissingFileError(root, "benchmark folder not found")
-    manifest = _read_json_object(root / "manifest.json")
-    found = manifest.get("format")
-    if found != BENCH_FORMAT:
-        raise FormatError(root / "manifest.json", f"format {found!r}, expected {BENCH_FORMAT!r}")
+    manifest = load_bench_manifest(root)
     path = root / "bench.jsonl"
-    items = load_jsonl(path)
+    items = load_bench_items(root)
     for number, item in enumerate(items, start=1):
-        missing = [name for name in _ITEM_FIELDS if name not in item]
-        if missing:
-            raise FormatError(path, f"line {number}: item lacks {', '.join(missing)}")
         if not isinstance(item["image"], list):
             raise FormatError(path, f"line {number}: 'image' must be a list of paths, found "
                                     f"{type(item['image']).__name__}")
