@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from multispa.errors import ConfigError, ShapeError
+from multispa.errors import CacheError, ConfigError, ShapeError
+from multispa.tasks import markers
 from multispa.tasks.markers import (
     OUTLINE_PX,
     PALETTE,
+    DecodedFrames,
     choose_marker_colour,
     colour_distance,
     dots_drawn_on,
@@ -243,6 +247,29 @@ def test_drawing_in_place_equals_a_copy_and_is_undone(
     assert image.tobytes() == original
 
 
+@pytest.mark.parametrize("width", [160, 512, 1296])
+def test_labels_equal_pillow_text_drawn_in_place(width: int) -> None:
+    """Letters are pasted from masks rendered once; the pixels equal ``ImageDraw.text``'s."""
+    height = width * 3 // 4
+    image = _photo(6, width, height)
+    radius = marker_radius(width, "scannet")
+    points = [(width * 0.2, height * 0.3), (width * 0.7, height * 0.6), (3.0, height - 4.0),
+              (width - 4.0, 3.0)]
+    for colour, letters in ((RED, "ABCD"), ((255, 255, 255), "DCBA"), ((0, 60, 255), "BADC")):
+        drawn = draw_dots(image, points, colour, radius, labels=list(letters))
+        expected = draw_dots(image, points, colour, radius)  # discs only
+        font_px = markers.label_font_size(width)
+        stroke = max(1, font_px // 12)
+        pen = ImageDraw.Draw(expected)
+        layout = markers._layout_labels(image.size, np.array(points), radius, list(letters))
+        for text, (glyphs, (x0, y0, _, _)) in zip(letters, layout.items, strict=True):
+            left, top = glyphs.box[:2]
+            pen.text((x0 - left, y0 - top), text, fill=colour, font=markers._font(font_px),
+                     anchor="lt", stroke_width=stroke, stroke_fill=outline_colour(colour))
+        assert drawn.tobytes() == expected.tobytes(), (width, colour)
+        assert not np.array_equal(np.asarray(drawn), np.asarray(image))
+
+
 def test_drawing_in_place_is_undone_on_error() -> None:
     image = _photo(5)
     original = image.tobytes()
@@ -375,3 +402,28 @@ def test_colour_choice_rejects_bad_images() -> None:
         choose_marker_colour(np.zeros((10, 10, 3), dtype=np.float32), [(5, 5)], 2, rng)
     with pytest.raises(ShapeError):
         choose_marker_colour(np.zeros((10, 10), dtype=np.uint8), [(5, 5)], 2, rng)
+
+
+def test_decoded_frames_share_restore_and_report_bad_files(tmp_path: Path) -> None:
+    paths = {}
+    for frame in (3, 4):
+        paths[frame] = tmp_path / f"{frame:05d}.jpg"
+        _photo(frame, 64, 48).save(paths[frame], format="JPEG", quality=90)
+    frames = DecodedFrames(paths.__getitem__, (64, 48), 3, slots=1)
+    first = frames.image(3)
+    assert frames.image(3) is first and frames.decoded == 1
+    before = first.tobytes()
+    with frames.annotated(3, [(20.0, 20.0)], np.random.default_rng(0)) as (name, drawn):
+        assert drawn is first and name in {c.name for c in PALETTE}
+        assert drawn.tobytes() != before
+    assert first.tobytes() == before  # restored for the next record
+    frames.image(4)  # one slot: frame 3 is evicted and decoded again when asked for
+    frames.image(3)
+    assert frames.decoded == 3
+    paths[5] = tmp_path / "broken.jpg"
+    paths[5].write_bytes(b"not a jpeg")
+    with pytest.raises(CacheError, match=r"broken\.jpg"):
+        frames.image(5)
+    small = DecodedFrames(paths.__getitem__, (32, 24), 3)
+    with pytest.raises(CacheError, match="64x48, expected 32x24"):
+        small.image(4)

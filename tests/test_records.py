@@ -23,6 +23,7 @@ from multispa.tasks.records import (
     pixel_points,
     record_draws,
     record_id,
+    record_line,
     validate_record,
 )
 from multispa.tasks.templates import compiled_templates
@@ -177,12 +178,32 @@ def test_record_maker_equals_assemble_and_checks() -> None:
         make(rid, fields={"answer": "`812`", "label": "desk"}, variant="static", **kw)
 
 
-def test_dumps_record_matches_json_dumps() -> None:
+def test_dumps_record_is_compact_utf8_json_of_the_record() -> None:
     record = _record(meta={"camera": {"t_m": [0.1, -2.5e-07, 3.0], "dyaw_deg": -29.7},
-                           "label": "café \"chair\"\n"})
+                           "label": "café \"chair\"\n", "tiny": 1e-05, "big": 1e16})
     line = dumps_record(record)
-    assert line == json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
     assert json.loads(line) == record and "\n" not in line
+    # Same text as the standard library's compact form but for the spelling of two floats.
+    assert line.replace("0.00001", "1e-05").replace("e-7", "e-07") == json.dumps(
+        record, ensure_ascii=False, separators=(",", ":")
+    )
+    assert '"label":"café \\"chair\\"\\n"' in line  # UTF-8, not \u-escaped
+    assert record_line(record) == (line + "\n").encode("utf-8")
+    assert list(json.loads(line)) == list(record)  # insertion order kept
+    with pytest.raises(RecordError, match="cannot be written as JSON"):
+        dumps_record({**record, "gt": np.int64(3)})
+    with pytest.raises(RecordError, match=record["id"]):
+        record_line({**record, "gt": np.float64(3.5)})
+
+
+def test_ids_without_points_equal_the_general_id() -> None:
+    ids = RecordIds("train", "camera_x_direction", "scannet", "scene0000_00")
+    for frames in ([185, 155], [0, 99999], [7], [np.int64(12), 4, 5]):
+        assert ids.without_points(frames) == ids(frames, [[] for _ in frames])
+        assert ids.without_points(frames) == reference_id(
+            split="train", subtask="camera_x_direction", source="scannet",
+            scene_or_clip="scene0000_00", frames=frames, points=[[] for _ in frames],
+        )
 
 
 def test_frame_images_memo_matches_frame_image(

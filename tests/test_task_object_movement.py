@@ -16,7 +16,7 @@ from PIL import Image
 from multispa.pipeline.prepare import PrepareConfig, prepare
 from multispa.synth.config import SynthConfig
 from multispa.synth.dataset import write_synthetic_dataset
-from multispa.tasks import object_movement
+from multispa.tasks import markers, object_movement
 from multispa.tasks.answers import format_answer
 from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext
 from multispa.tasks.markers import PALETTE, colour_distance, inside_margin, marker_radius
@@ -467,3 +467,38 @@ def test_static_answer_on_fake_clip(tmp_path: Path) -> None:
         assert rec["conversations"][1]["value"] == phrasing.replace("${answer}", answer)
         if rec["meta"]["referencing"] == "coord":
             assert "[ 301 , 405 ]" in rec["conversations"][0]["value"]
+
+
+def test_dot_frames_are_decoded_once_per_clip(
+    data: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[markers.DecodedFrames] = []
+    original = markers.DecodedFrames.__init__
+
+    def init(self: markers.DecodedFrames, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(markers.DecodedFrames, "__init__", init)
+    unit = data["units"]["train"][0]
+    selections = [
+        s for s in data["plans"]["train"][0]
+        if s.unit_id == unit.unit_id and s.subtask.endswith("_dot")
+    ][:150]
+    records, _ = _generate([unit], selections, tmp_path)
+    marked = [rec["meta"]["frames"][0] for rec in records]
+    assert len(marked) > len(set(marked)) >= 2  # frames shared between records
+    assert made[-1].decoded == len(set(marked))
+    # the shared frame is restored after each record: a record made alone has the same bytes
+    together = {rec["id"]: rec for rec in records}
+    compared = 0
+    for selection in selections[::30]:
+        alone, _ = _generate([unit], [selection], tmp_path / "alone")
+        for rec in alone:
+            compared += 1
+            assert together[rec["id"]] == rec
+            path = rec["image"][0]
+            assert (tmp_path / "alone" / "images" / path).read_bytes() == (
+                tmp_path / "images" / path
+            ).read_bytes()
+    assert compared >= 3

@@ -38,7 +38,7 @@ from multispa.errors import ConfigError
 from multispa.executors.base import make_executor
 from multispa.tasks import registry
 from multispa.tasks.base import SPLITS, CacheUnit, GenerateSettings, Selection, UnitContext
-from multispa.tasks.records import dumps_record, source_code
+from multispa.tasks.records import record_line, source_code
 from multispa.tasks.templates import SUBTASKS, templates_digest
 
 WORK = "_work"
@@ -205,9 +205,9 @@ def run_generate_unit(unit: GenerateUnit) -> UnitResult:
     count = 0
     try:
         family = registry.family(unit.family)
-        with open(temporary, "w", encoding="utf-8") as handle:
+        with open(temporary, "wb") as handle:
             for record in family.generate(context, selections):
-                handle.write(dumps_record(record) + "\n")
+                handle.write(record_line(record))
                 count += 1
     except Exception as error:  # reported per unit; the others go on
         temporary.unlink(missing_ok=True)

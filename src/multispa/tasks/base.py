@@ -140,7 +140,9 @@ class UnitContext:
     settings: GenerateSettings
     skipped: dict[str, int] = field(default_factory=dict)
     _linked: set[int] = field(default_factory=set, init=False, repr=False, compare=False)
-    _folders: set[Path] = field(default_factory=set, init=False, repr=False, compare=False)
+    _annotated_folders: dict[str, str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def split(self) -> str:
@@ -189,19 +191,22 @@ class UnitContext:
     def write_annotated(self, record_id: str, subtask: str, k: int, image: Image.Image) -> str:
         """Save annotated image ``k`` of a record and return its relative path.
 
-        The path is ``annotated/<split>/<subtask>/<id>_<k>.jpg``; the file is written atomically
-        with the configured JPEG quality (deterministic bytes).
+        The path is ``annotated/<split>/<subtask>/<id>_<k>.jpg``, encoded with the configured
+        JPEG quality (deterministic bytes). The file is written in place, without a temporary
+        name: annotated images belong to their unit's shard, which is marked done only after
+        all of them are written, and a rerun regenerates an unfinished unit whole, rewriting
+        (truncating) each of its images with the same bytes; so an interrupted write never
+        survives into a finished output, and no temporary file is ever left behind. (Creating
+        a second name and renaming costs a directory operation per image.)
         """
         relative = f"annotated/{self.split}/{subtask}/{record_id}_{k}.jpg"
-        folder = self.out / "images" / "annotated" / self.split / subtask
-        if folder not in self._folders:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._folders.add(folder)
-        target = folder / f"{record_id}_{k}.jpg"
-        temporary = folder / f".{record_id}_{k}.jpg.{os.getpid()}.tmp"
+        folder = self._annotated_folders.get(subtask)
+        if folder is None:
+            folder = os.path.join(self.out, "images", "annotated", self.split, subtask)
+            os.makedirs(folder, exist_ok=True)
+            self._annotated_folders[subtask] = folder
         rgb = image if image.mode == "RGB" else image.convert("RGB")
-        rgb.save(temporary, format="JPEG", quality=self.settings.jpeg_quality)
-        os.replace(temporary, target)
+        rgb.save(f"{folder}/{record_id}_{k}.jpg", format="JPEG", quality=self.settings.jpeg_quality)
         return relative
 
 

@@ -49,8 +49,6 @@ from multispa.geometry.angles import relative_translation_m, relative_yaw_pitch_
 from multispa.geometry.coords import round_half_away
 from multispa.tasks.answers import (
     degrees_to_int,
-    format_scalar,
-    format_vector,
     metres_to_mm,
     metres_to_mm_vector,
 )
@@ -343,8 +341,8 @@ def _answers(subtask: str, motion: CameraMotion) -> tuple[list[Any], list[str]]:
         labels = [words[0] if v > 0 else words[1] for v in angle.tolist()]
         return labels, [f"`{label}`" for label in labels]
     if subtask == "camera_translation_vector":
-        vectors = round_half_away(1000.0 * motion.t_m).tolist()
-        return vectors, [f"`{format_vector(v)}`" for v in vectors]
+        vectors = round_half_away(1000.0 * motion.t_m).tolist()  # Python ints (int64 array)
+        return vectors, [f"`[ {x} , {y} , {z} ]`" for x, y, z in vectors]  # format_vector
     if subtask == "camera_translation_distance":
         values = round_half_away(1000.0 * np.linalg.norm(motion.t_m, axis=-1)).tolist()
     elif subtask in ("camera_yaw_degree", "camera_pitch_degree"):
@@ -352,7 +350,7 @@ def _answers(subtask: str, motion: CameraMotion) -> tuple[list[Any], list[str]]:
         values = round_half_away(np.abs(angle)).tolist()
     else:
         raise ValueError(f"not a camera movement subtask: {subtask!r}")
-    return values, [f"`{format_scalar(v)}`" for v in values]
+    return values, [f"`{v}`" for v in values]  # Python ints: format_scalar
 
 
 def _dead_zone_ok(subtask: str, motion: CameraMotion) -> np.ndarray:
@@ -430,7 +428,6 @@ def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dic
         )
         for subtask in by_subtask
     }
-    no_points: list[list[list[float]]] = [[], []]
     rows = zip(selections, ok.tolist(), frame_pairs, gts, texts, t_m, dyaw, dpitch, strict=True)
     for selection, good, frames, gt, answer, t, yaw, pitch in rows:
         if not good:
@@ -439,7 +436,7 @@ def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dic
         make = makers[selection.subtask]
         first, second = frames
         yield make(
-            make.ids(frames, no_points),
+            make.ids.without_points(frames),
             frames=[first, second],
             images=[frame_image(first), frame_image(second)],
             width_list=[width, width],

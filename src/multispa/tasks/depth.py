@@ -29,14 +29,15 @@ visible vertex is the ``j``-th set bit of the frame's packed row for a uniform r
 (prefix popcounts), and rules such as the marker margin are applied by rejection, which keeps the
 draw uniform over the vertices passing the rule; the exact set is enumerated only when rejection
 keeps failing. Decoded frames are shared by all records of a unit that mark them, with the
-eviction that is optimal for the known processing order.
+eviction that is optimal for the known processing order
+(:class:`multispa.tasks.markers.DecodedFrames`), and drawn on in place. Records are assembled by
+:class:`multispa.tasks.records.RecordMaker` (template indices drawn from a hash of the seed and
+the record id; the record's ``rng`` only samples points, the question and the marker colour).
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
-import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
@@ -52,15 +53,9 @@ from multispa.geometry.coords import pixels_to_norm1000
 from multispa.geometry.transforms import apply_transform, invert_rigid
 from multispa.tasks.answers import format_answer, format_coord, metres_to_mm
 from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
-from multispa.tasks.markers import (
-    choose_marker_colour,
-    dots_drawn_on,
-    inside_margin,
-    marker_radius,
-)
-from multispa.tasks.records import build_record, record_id
+from multispa.tasks.markers import DecodedFrames, inside_margin, marker_radius
+from multispa.tasks.records import FrameImages, RecordMaker, pixel_points
 from multispa.tasks.sampling import depth_image_quota
-from multispa.tasks.templates import SUBTASKS, render_prompt
 
 __all__ = [
     "COMPARISON_ATTEMPTS",
@@ -228,10 +223,9 @@ class SceneFrames:
         self._vertices = np.asarray(self.cache.vertices)
         self._cam_from_world = invert_rigid(np.asarray(self.cache.world_from_cam))
         self._visible: OrderedDict[int, VisibleSet] = OrderedDict()
-        self._images: OrderedDict[int, Image.Image] = OrderedDict()
-        self._uses: dict[int, list[int]] = {}
-        self._step = 0
-        self.decoded = 0  # frames decoded so far (for tests and benchmarks)
+        self.frames = DecodedFrames(
+            self.cache.image_path, (self.width, self.height), self.radius, slots=_IMAGE_SLOTS
+        )
 
     @property
     def size(self) -> tuple[int, int]:
@@ -292,68 +286,33 @@ class SceneFrames:
         With a schedule, the decoded frame evicted is the one needed again the latest (Belady's
         rule, optimal for a known sequence); without one, the least recently used.
         """
-        self._uses = {}
-        for step, frames in enumerate(uses):
-            for frame in frames:
-                self._uses.setdefault(int(frame), []).append(step)
-        self._step = 0
+        self.frames.schedule(uses)
 
     def advance(self, step: int) -> None:
-        """Mark the start of step ``step`` of the :meth:`schedule`.
+        """Mark the start of step ``step`` of the :meth:`schedule` (frames no longer needed are
+        released)."""
+        self.frames.advance(step)
 
-        Decoded frames the schedule never needs again are released now (their memory is reused
-        by the next decode while still cache-warm).
-        """
-        self._step = step
-        if self._uses:
-            for frame in [f for f in self._images if self._next_use(f) == math.inf]:
-                del self._images[frame]
-
-    def _next_use(self, frame: int) -> float:
-        steps = self._uses.get(frame, [])
-        i = bisect.bisect_left(steps, self._step)
-        return steps[i] if i < len(steps) else math.inf
+    @property
+    def decoded(self) -> int:
+        """Frames decoded so far (for tests and benchmarks)."""
+        return self.frames.decoded
 
     def image(self, frame: int) -> Image.Image:
         """Decoded colour frame, RGB, full resolution (cached and shared: do not modify it)."""
-        frame = int(frame)
-        found = self._images.get(frame)
-        if found is not None:
-            self._images.move_to_end(frame)
-            return found
-        path = self.cache.image_path(frame)
-        try:
-            with Image.open(path) as handle:
-                handle.load()
-                image = handle if handle.mode == "RGB" else handle.convert("RGB")
-        except OSError as error:
-            raise CacheError(f"{path}: cannot decode the cached colour frame ({error})") from None
-        if image.size != (self.width, self.height):
-            raise CacheError(
-                f"{path}: image is {image.width}x{image.height}, colour intrinsics say "
-                f"{self.width}x{self.height}"
-            )
-        image.info = {}  # annotated copies carry no metadata of the cached file
-        self.decoded += 1
-        if len(self._images) >= _IMAGE_SLOTS:
-            evicted = max(self._images, key=self._next_use)  # ties: least recently used
-            del self._images[evicted]
-        self._images[frame] = image
-        return image
+        return self.frames.image(frame)
 
-    @contextlib.contextmanager
     def annotated(
         self,
         frame: int,
         points_px: np.ndarray,
         rng: np.random.Generator,
         labels: Sequence[str] | None = None,
-    ) -> Iterator[tuple[str, Image.Image]]:
+    ) -> contextlib.AbstractContextManager[tuple[str, Image.Image]]:
         """Choose a contrasting palette colour and draw the dots on ``frame``, within a block.
 
-        The decoded frame itself is drawn on and restored when the block exits
-        (:func:`multispa.tasks.markers.dots_drawn_on`): save it inside the block, keep no
-        reference after it.
+        See :meth:`multispa.tasks.markers.DecodedFrames.annotated`: the decoded frame itself is
+        drawn on and restored when the block exits (save it inside the block).
 
         Args:
             frame: original frame index.
@@ -364,10 +323,7 @@ class SceneFrames:
         Yields:
             the colour word and the annotated RGB image.
         """
-        image = self.image(frame)
-        colour = choose_marker_colour(image, points_px, self.radius, rng)
-        with dots_drawn_on(image, points_px, colour.rgb, self.radius, labels) as drawn:
-            yield colour.name, drawn
+        return self.frames.annotated(frame, points_px, rng, labels)
 
 
 def valid_frames(unit: CacheUnit) -> np.ndarray:
@@ -484,12 +440,13 @@ class DepthFamily:
         if not selections:
             return iter(())
         scene = SceneFrames(ctx.unit)
+        makers = RecordMakers(ctx)
 
         def make(selection: Selection) -> dict[str, Any] | None:
             if selection.subtask.startswith("depth_estimation"):
-                return _estimation(ctx, scene, selection)
+                return _estimation(ctx, scene, selection, makers)
             if selection.subtask.startswith("depth_comparison"):
-                return _comparison(ctx, scene, selection)
+                return _comparison(ctx, scene, selection, makers)
             raise ValueError(f"DepthFamily: unknown subtask {selection.subtask!r}")
 
         return generate_in_frame_order(selections, make, scene)
@@ -503,11 +460,30 @@ def _draws(
     return UniformDraws(rng, scene.visible(frame), accept)
 
 
+class RecordMakers(dict[str, RecordMaker]):
+    """Per subtask, the :class:`~multispa.tasks.records.RecordMaker` of one unit (made on first
+    use), and the unit's frame links (:class:`~multispa.tasks.records.FrameImages`)."""
+
+    def __init__(self, ctx: UnitContext) -> None:
+        super().__init__()
+        self._ctx = ctx
+        self.frame_image = FrameImages(ctx)
+
+    def __missing__(self, subtask: str) -> RecordMaker:
+        ctx = self._ctx
+        maker = self[subtask] = RecordMaker(
+            seed=ctx.seed, split=ctx.split, subtask=subtask, source=ctx.unit.source,
+            scene_or_clip=ctx.unit.name,
+        )
+        return maker
+
+
 def _finish(
     ctx: UnitContext,
     scene: SceneFrames,
     selection: Selection,
     rng: np.random.Generator,
+    makers: RecordMakers,
     *,
     uv_px: np.ndarray,
     gt: Any,
@@ -516,46 +492,40 @@ def _finish(
     variant: str | None,
     meta: dict[str, Any],
 ) -> dict[str, Any]:
-    """Id, image (annotated for dot subtasks), prompt and record of a one-image depth sample."""
+    """Id, image (annotated for dot subtasks), prompt and record of a one-image depth sample.
+
+    Template indices come from the record id (:class:`~multispa.tasks.records.RecordMaker`);
+    ``rng`` is used only by the marker colour choice.
+    """
     subtask = selection.subtask
-    frame = selection.frames[0]
-    points = [uv_px.tolist()]
-    rid = record_id(
-        split=ctx.split,
-        subtask=subtask,
-        source=ctx.unit.source,
-        scene_or_clip=ctx.unit.name,
-        frames=selection.frames,
-        points=points,
-        ask=variant,
-    )
+    make = makers[subtask]
+    frame = int(selection.frames[0])
+    points = pixel_points([uv_px.tolist()])
+    rid = make.ids([frame], points, ask=variant)
     if subtask.endswith("_dot"):
         with scene.annotated(frame, uv_px, rng, labels) as (colour, drawn):
             image = ctx.write_annotated(rid, subtask, 0, drawn)
         if labels is None:
             fields = {**fields, "marker": colour}
     else:
-        image = ctx.frame_image(frame)
-    fields = {**fields, "answer": format_answer(SUBTASKS[subtask].answer_type, gt)}
-    prompt = render_prompt(subtask, rng=rng, fields=fields, variant=variant, num_images=1)
-    return build_record(
-        record_id=rid,
-        split=ctx.split,
-        subtask=subtask,
-        source=ctx.unit.source,
-        scene_or_clip=ctx.unit.name,
-        frames=selection.frames,
+        image = makers.frame_image(frame)
+    fields = {**fields, "answer": format_answer(make.spec.answer_type, gt)}
+    return make(
+        rid,
+        frames=[frame],
         images=[image],
-        sizes=[scene.size],
-        prompt=prompt,
+        width_list=[scene.width],
+        height_list=[scene.height],
+        fields=fields,
         gt=gt,
         points=points,
         meta=meta,
+        variant=variant,
     )
 
 
 def _estimation(
-    ctx: UnitContext, scene: SceneFrames, selection: Selection
+    ctx: UnitContext, scene: SceneFrames, selection: Selection, makers: RecordMakers
 ) -> dict[str, Any] | None:
     """One vertex uniformly from ``V_i`` (inside the margin if marked); gt ``r(1000·z)`` mm."""
     rng = ctx.rng(selection)
@@ -572,12 +542,12 @@ def _estimation(
         x, y = pixels_to_norm1000(uv_px[0], scene.width, scene.height).tolist()
         fields["point"] = format_coord(x, y)
     meta = {"depth_mm": [depth_mm], "vertex": [int(vertex[0])]}
-    return _finish(ctx, scene, selection, rng, uv_px=uv_px, gt=depth_mm, fields=fields,
+    return _finish(ctx, scene, selection, rng, makers, uv_px=uv_px, gt=depth_mm, fields=fields,
                    labels=None, variant=None, meta=meta)
 
 
 def _comparison(
-    ctx: UnitContext, scene: SceneFrames, selection: Selection
+    ctx: UnitContext, scene: SceneFrames, selection: Selection, makers: RecordMakers
 ) -> dict[str, Any] | None:
     """Two vertices passing rule 8e (20 attempts); ask closer/farther; letters or mention order.
 
@@ -612,9 +582,9 @@ def _comparison(
         "vertex": [int(v) for v in vertex[pair]],
     }
     if marked:
-        return _finish(ctx, scene, selection, rng, uv_px=uv_px, gt="AB"[target], fields={},
+        return _finish(ctx, scene, selection, rng, makers, uv_px=uv_px, gt="AB"[target], fields={},
                        labels=["A", "B"], variant=ask, meta=meta)
     xy = pixels_to_norm1000(uv_px, scene.width, scene.height).tolist()
     fields = {"point_a": format_coord(*xy[0]), "point_b": format_coord(*xy[1])}
-    return _finish(ctx, scene, selection, rng, uv_px=uv_px, gt=[int(v) for v in xy[target]],
+    return _finish(ctx, scene, selection, rng, makers, uv_px=uv_px, gt=[int(v) for v in xy[target]],
                    fields=fields, labels=None, variant=ask, meta=meta)

@@ -15,22 +15,26 @@ ellipse, so the centre is exact for fractional coordinates too. Text is drawn wi
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import math
-from collections.abc import Iterator, Sequence
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from multispa.errors import ConfigError, ShapeError
+from multispa.errors import CacheError, ConfigError, ShapeError
 from multispa.geometry.coords import round_half_away_int
 from multispa.geometry.transforms import expect_shape
 
 __all__ = [
     "OUTLINE_PX",
     "PALETTE",
+    "DecodedFrames",
     "MarkerColour",
     "choose_marker_colour",
     "colour_distance",
@@ -361,12 +365,47 @@ def _place_label(
     return clamp(x, text_w, width), y
 
 
-class _Labels(NamedTuple):
-    """Where the letters go: per label, the text, its drawing anchor and its pixel box."""
+class _Glyphs(NamedTuple):
+    """A letter rendered once: its text box and its stroke and fill coverage masks.
 
-    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
-    stroke: int
-    items: list[tuple[str, tuple[int, int], tuple[int, int, int, int]]]
+    ``box`` is the text bbox ``(l, t, r, b)`` relative to the ``"lt"`` drawing anchor (stroke
+    included); the masks (mode ``L``, the size of the box) are what ``ImageDraw.text`` would
+    blend the stroke colour and then the fill colour through, at that anchor.
+    """
+
+    box: tuple[int, int, int, int]
+    stroke_mask: Image.Image
+    fill_mask: Image.Image
+
+
+@functools.lru_cache(maxsize=64)
+def _glyphs(text: str, font_px: int, stroke: int) -> _Glyphs:
+    """Render ``text`` at ``font_px`` with a ``stroke``-px stroke once per process.
+
+    The masks are drawn with ``ImageDraw.text`` itself (ink 255 on black: the blend then gives
+    the coverage exactly), so pasting a colour through them is pixel-identical to drawing the
+    text on the image (both blend with the same fill-through-mask operation).
+    """
+    font = _font(font_px)
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left, top, right, bottom = (
+        int(v) for v in probe.textbbox((0, 0), text, font=font, anchor="lt", stroke_width=stroke)
+    )
+    size = (max(right - left, 1), max(bottom - top, 1))
+    stroke_mask = Image.new("L", size, 0)
+    ImageDraw.Draw(stroke_mask).text(
+        (-left, -top), text, fill=255, font=font, anchor="lt", stroke_width=stroke,
+        stroke_fill=255,
+    )
+    fill_mask = Image.new("L", size, 0)
+    ImageDraw.Draw(fill_mask).text((-left, -top), text, fill=255, font=font, anchor="lt")
+    return _Glyphs((left, top, right, bottom), stroke_mask, fill_mask)
+
+
+class _Labels(NamedTuple):
+    """Where the letters go: per label, its rendered glyphs and its pixel box in the image."""
+
+    items: list[tuple[_Glyphs, tuple[int, int, int, int]]]
 
 
 def _check_dots(
@@ -388,52 +427,42 @@ def _check_dots(
 
 
 def _layout_labels(
-    draw: ImageDraw.ImageDraw,
     size: tuple[int, int],
     points: np.ndarray,
     radius: float,
     labels: Sequence[str],
 ) -> _Labels:
-    """Font, stroke and placement of each label (see :func:`_place_label`)."""
+    """Glyphs and placement of each label (see :func:`_place_label`)."""
     width, height = size
     font_px = label_font_size(width)
-    font = _font(font_px)
     stroke = max(1, font_px // 12)
     extent = radius + OUTLINE_PX
     items = []
     for (u, v), text in zip(points, labels, strict=True):
-        left, top, right, bottom = draw.textbbox(
-            (0, 0), text, font=font, anchor="lt", stroke_width=stroke
-        )
-        box = (int(left), int(top), int(right), int(bottom))
+        glyphs = _glyphs(text, font_px, stroke)
+        box = glyphs.box
         x, y = _place_label(box, (float(u), float(v)), extent, width, height)
-        text_box = (x, y, x + box[2] - box[0], y + box[3] - box[1])
-        items.append((text, (x - box[0], y - box[1]), text_box))
-    return _Labels(font, stroke, items)
+        items.append((glyphs, (x, y, x + box[2] - box[0], y + box[3] - box[1])))
+    return _Labels(items)
 
 
 def _draw(
     image: Image.Image,
-    draw: ImageDraw.ImageDraw,
     points: np.ndarray,
     colour: tuple[int, int, int],
     radius: float,
     labels: _Labels | None,
 ) -> None:
+    """Discs and outlines, then each label: its stroke in the outline colour, then its fill."""
     outline = outline_colour(colour)
     _paint_discs(image, points, radius, colour, outline)
     if labels is None:
         return
-    for text, anchor, _ in labels.items:
-        draw.text(
-            anchor,
-            text,
-            fill=colour,
-            font=labels.font,
-            anchor="lt",
-            stroke_width=labels.stroke,
-            stroke_fill=outline,
-        )
+    for glyphs, (x0, y0, x1, y1) in labels.items:
+        box = (x0, y0, x1, y1)  # the masks have the size of the text box
+        image.paste(outline, box, glyphs.stroke_mask)
+        if colour != outline:
+            image.paste(colour, box, glyphs.fill_mask)
 
 
 def draw_dots(
@@ -463,9 +492,8 @@ def draw_dots(
     """
     points, colour = _check_dots(points_px, colour_rgb, radius, labels)
     out = image.convert("RGB") if image.mode != "RGB" else image.copy()  # always a new image
-    draw = ImageDraw.Draw(out)
-    layout = _layout_labels(draw, out.size, points, radius, labels) if labels else None
-    _draw(out, draw, points, colour, radius, layout)
+    layout = _layout_labels(out.size, points, radius, labels) if labels else None
+    _draw(out, points, colour, radius, layout)
     return out
 
 
@@ -495,18 +523,133 @@ def dots_drawn_on(
         raise ConfigError(f"dots_drawn_on: expected an RGB image, found mode {image.mode!r}")
     points, colour = _check_dots(points_px, colour_rgb, radius, labels)
     width, height = image.size
-    draw = ImageDraw.Draw(image)
-    layout = _layout_labels(draw, image.size, points, radius, labels) if labels else None
+    layout = _layout_labels(image.size, points, radius, labels) if labels else None
     boxes = [box for box in _dot_boxes(points, radius, width, height) if box is not None]
-    for _, _, (x0, y0, x1, y1) in layout.items if layout else ():
+    for _, (x0, y0, x1, y1) in layout.items if layout else ():
         pad = _LABEL_PAD_PX
         box = (max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, width), min(y1 + pad, height))
         if box[0] < box[2] and box[1] < box[3]:
             boxes.append(box)
     saved = [(image.crop(box), box[:2]) for box in boxes]
     try:
-        _draw(image, draw, points, colour, radius, layout)
+        _draw(image, points, colour, radius, layout)
         yield image
     finally:
         for patch, corner in saved:
             image.paste(patch, corner)
+
+
+class DecodedFrames:
+    """Decoded colour frames of one cache unit, shared by the records that draw markers on them.
+
+    A frame is decoded once (RGB, full resolution) and kept while a later record needs it: up to
+    ``slots`` frames, evicting the one needed again the latest when the processing order was
+    declared with :meth:`schedule` (Belady's rule, optimal for a known sequence), else the least
+    recently used. Records draw through :meth:`annotated`, which draws on the shared frame and
+    restores it afterwards (:func:`dots_drawn_on`), so no frame is ever copied whole.
+
+    Args:
+        path_of: original frame index → path of the cached JPEG.
+        size: ``(width, height)`` every frame must have, pixels.
+        radius: marker radius, pixels (:func:`marker_radius`).
+        slots: decoded frames kept at most.
+    """
+
+    def __init__(
+        self,
+        path_of: Callable[[int], str | os.PathLike[str]],
+        size: tuple[int, int],
+        radius: int,
+        *,
+        slots: int = 8,
+    ) -> None:
+        self._path_of = path_of
+        self.size = (int(size[0]), int(size[1]))
+        self.radius = radius
+        self._slots = max(1, int(slots))
+        self._images: OrderedDict[int, Image.Image] = OrderedDict()
+        self._uses: dict[int, list[int]] = {}
+        self._step = 0
+        self.decoded = 0  # frames decoded so far (for tests and benchmarks)
+
+    def schedule(self, uses: Sequence[Sequence[int]]) -> None:
+        """Declare the frames each upcoming step decodes, in processing order (for eviction)."""
+        self._uses = {}
+        for step, frames in enumerate(uses):
+            for frame in frames:
+                self._uses.setdefault(int(frame), []).append(step)
+        self._step = 0
+
+    def advance(self, step: int) -> None:
+        """Mark the start of step ``step`` of the :meth:`schedule`.
+
+        Decoded frames the schedule never needs again are released now (their memory is reused
+        by the next decode while still cache-warm).
+        """
+        self._step = step
+        if self._uses and self._images:
+            for frame in [f for f in self._images if self._next_use(f) == math.inf]:
+                del self._images[frame]
+
+    def _next_use(self, frame: int) -> float:
+        steps = self._uses.get(frame, [])
+        i = bisect.bisect_left(steps, self._step)
+        return steps[i] if i < len(steps) else math.inf
+
+    def image(self, frame: int) -> Image.Image:
+        """Decoded frame ``frame``, RGB, full resolution (cached and shared: do not modify it).
+
+        Raises:
+            CacheError: the file cannot be decoded or its size is not :attr:`size`.
+        """
+        frame = int(frame)
+        found = self._images.get(frame)
+        if found is not None:
+            self._images.move_to_end(frame)
+            return found
+        path = self._path_of(frame)
+        try:
+            with Image.open(path) as handle:
+                handle.load()
+                image = handle if handle.mode == "RGB" else handle.convert("RGB")
+        except OSError as error:
+            raise CacheError(f"{path}: cannot decode the cached colour frame ({error})") from None
+        if image.size != self.size:
+            raise CacheError(
+                f"{path}: image is {image.width}x{image.height}, expected "
+                f"{self.size[0]}x{self.size[1]} (the unit's colour size)"
+            )
+        image.info = {}  # annotated copies carry no metadata of the cached file
+        self.decoded += 1
+        if len(self._images) >= self._slots:
+            evicted = max(self._images, key=self._next_use)  # ties: least recently used
+            del self._images[evicted]
+        self._images[frame] = image
+        return image
+
+    @contextlib.contextmanager
+    def annotated(
+        self,
+        frame: int,
+        points_px: Sequence[Sequence[float]] | np.ndarray,
+        rng: np.random.Generator,
+        labels: Sequence[str] | None = None,
+    ) -> Iterator[tuple[str, Image.Image]]:
+        """Choose a contrasting palette colour and draw the dots on ``frame``, within a block.
+
+        The decoded frame itself is drawn on and restored when the block exits: save it inside
+        the block, keep no reference after it.
+
+        Args:
+            frame: original frame index.
+            points_px: ``(N, 2)`` pixel coordinates of the dots.
+            rng: the record's generator (one draw for the colour choice).
+            labels: letters beside the dots, or None.
+
+        Yields:
+            the colour word and the annotated RGB image.
+        """
+        image = self.image(frame)
+        colour = choose_marker_colour(image, points_px, self.radius, rng)
+        with dots_drawn_on(image, points_px, colour.rgb, self.radius, labels) as drawn:
+            yield colour.name, drawn

@@ -26,25 +26,25 @@ border), ``not_drawn`` (pooled candidates beyond the per-source quota); generate
 Generation gathers the tracks, poses and pixels of all the clip's selections at once and
 computes answers, coordinates and flags in one vectorised pass; per record it only formats text
 (:class:`multispa.tasks.records.RecordMaker`: template indices from a hash of the seed and the
-record id) and, for dot subtasks, draws the marker with the record's ``ctx.rng`` (colour choice).
+record id) and, for dot subtasks, draws the marker with the record's ``ctx.rng`` (colour choice)
+on the decoded frame, shared by the clip's dot records that mark it
+(:class:`multispa.tasks.markers.DecodedFrames`: decoded once, drawn on in place).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image
 
 from multispa.cache.tapvid_cache import TapVidCache, load_tapvid_cache
 from multispa.errors import CacheError
 from multispa.geometry.coords import pixels_to_norm1000, round_half_away
 from multispa.tasks.answers import format_coord, format_scalar, format_vector
 from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
-from multispa.tasks.markers import choose_marker_colour, draw_dots, inside_margin, marker_radius
+from multispa.tasks.markers import DecodedFrames, inside_margin, marker_radius
 from multispa.tasks.records import FrameImages, RecordMaker
 from multispa.tasks.sampling import distance_binned_pairs, reversed_copies
 from multispa.tasks.templates import SUBTASKS, compiled_templates
@@ -267,13 +267,12 @@ class ObjectMovementFamily:
         if not selections:
             return
         cache = load_tapvid_cache(ctx.unit.path)
-
-        @functools.lru_cache(maxsize=_DECODED_FRAMES)
-        def frame_rgb(frame: int) -> np.ndarray:
-            with Image.open(cache.image_path(frame)) as image:
-                return np.asarray(image.convert("RGB"))
-
-        yield from _generate(ctx, cache, selections, frame_rgb)
+        width, height = _image_size(cache)
+        frames = DecodedFrames(
+            cache.image_path, (width, height), marker_radius(width, ctx.unit.source),
+            slots=_DECODED_FRAMES,
+        )
+        yield from _generate(ctx, cache, selections, frames)
 
 
 @dataclass(frozen=True)
@@ -355,15 +354,25 @@ def _generate(
     ctx: UnitContext,
     cache: TapVidCache,
     selections: Sequence[Selection],
-    frame_rgb: Callable[[int], np.ndarray],
+    frames: DecodedFrames,
 ) -> Iterator[dict[str, Any]]:
-    """Records of one clip; a selection whose track is hidden, or whose dot would touch the
-    border, is skipped with ``ctx.skip``."""
+    """Records of one clip, in the order of ``selections``; a selection whose track is hidden,
+    or whose dot would touch the border, is skipped with ``ctx.skip``.
+
+    The work is done coordinate records first, then dot records sorted by their first frame, so
+    each marked frame is decoded once and drawn on in place
+    (:class:`~multispa.tasks.markers.DecodedFrames`, told the order for its eviction). Every
+    record depends on its own selection only, so the order of work changes no byte.
+    """
     source = ctx.unit.source
     width, height = _image_size(cache)
-    radius = marker_radius(width, source)
+    radius = frames.radius
     identity = bool(cache.meta.get("identity_extrinsics", False))
     gathered = _gather(cache, selections)
+    uv1_all = np.array(gathered.uv1_raw, dtype=np.float64).reshape(-1, 2)
+    inside = inside_margin(
+        np.where(np.isfinite(uv1_all), uv1_all, -1.0), width, height, radius
+    ).tolist()
     frame_image = FrameImages(ctx)
     makers: dict[str, tuple[RecordMaker, bool]] = {}
     for subtask in {selection.subtask for selection in selections}:
@@ -374,51 +383,56 @@ def _generate(
             scene_or_clip=ctx.unit.name,
         )
         makers[subtask] = (maker, subtask.endswith("_dot"))
-    rows = zip(
-        selections, gathered.visible, gathered.uv1, gathered.uv2, gathered.gt, gathered.answer,
-        gathered.moving, gathered.camera_moving, gathered.coord_text, gathered.uv1_raw,
-        strict=True,
+    first_frames = [int(selection.frames[0]) for selection in selections]
+    marks = [makers[s.subtask][1] for s in selections]
+    order = sorted(
+        range(len(selections)), key=lambda k: (first_frames[k] if marks[k] else -1, k)
     )
-    for selection, visible, uv1, uv2, gt, answer, moving, camera_moving, coord, raw in rows:
+    frames.schedule([(first_frames[k],) if marks[k] else () for k in order])
+    made: dict[int, dict[str, Any]] = {}
+    for step, k in enumerate(order):
+        selection = selections[k]
         subtask = selection.subtask
-        if not visible:
+        if not gathered.visible[k]:
             ctx.skip(f"{subtask}:not_visible")
             continue
         make, dot = makers[subtask]
-        f1, f2 = frames = (int(selection.frames[0]), int(selection.frames[1]))
+        uv1, uv2 = gathered.uv1[k], gathered.uv2[k]
+        moving = gathered.moving[k]
+        f1, f2 = pair = (first_frames[k], int(selection.frames[1]))
         extra = selection.extra
         track = int(extra["track"])
         flipped = bool(extra.get("reversed", False))
-        rid = make.ids(frames, [[uv1], []], track=track, reversed_pair=flipped)
+        rid = make.ids(pair, [[uv1], []], track=track, reversed_pair=flipped)
         if dot:
-            if not bool(inside_margin(np.array([raw]), width, height, radius)[0]):
+            if not inside[k]:
                 ctx.skip(f"{subtask}:marker_margin")
                 continue
-            pixels = frame_rgb(f1)
-            colour_name, colour_rgb = choose_marker_colour(
-                pixels, [raw], radius, ctx.rng(selection)
-            )
-            annotated = draw_dots(Image.fromarray(pixels), [raw], colour_rgb, radius)
-            first = ctx.write_annotated(rid, subtask, DOT_IMAGE_K, annotated)
-            fields = {"marker": colour_name, "answer": answer}
+            frames.advance(step)
+            with frames.annotated(f1, [gathered.uv1_raw[k]], ctx.rng(selection)) as (
+                colour_name,
+                drawn,
+            ):
+                first = ctx.write_annotated(rid, subtask, DOT_IMAGE_K, drawn)
+            fields = {"marker": colour_name, "answer": gathered.answer[k]}
         else:
             first = frame_image(f1)
-            fields = {"point": coord, "answer": answer}
-        yield make(
+            fields = {"point": gathered.coord_text[k], "answer": gathered.answer[k]}
+        made[k] = make(
             rid,
             frames=[f1, f2],
             images=[first, frame_image(f2)],
             width_list=[width, width],
             height_list=[height, height],
             fields=fields,
-            gt=gt,
+            gt=gathered.gt[k],
             points=[[uv1], []],
             meta={
                 "track": {
                     "index": track,
                     "group": int(extra["group"]),
                     "point_moving": moving,
-                    "camera_moving": camera_moving,
+                    "camera_moving": gathered.camera_moving[k],
                     "reversed": flipped,
                     "uv": [uv1.copy(), uv2],
                     "identity_extrinsics": identity,
@@ -427,6 +441,10 @@ def _generate(
             },
             variant=None if moving else "static",
         )
+    for k in range(len(selections)):
+        record = made.get(k)
+        if record is not None:
+            yield record
 
 
 def _count(counts: dict[str, int], reason: str, n: int) -> None:

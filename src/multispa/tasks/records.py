@@ -28,8 +28,10 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from multispa.errors import MultispaError
 from multispa.tasks.answers import format_value
@@ -55,6 +57,7 @@ __all__ = [
     "pixel_points",
     "record_draws",
     "record_id",
+    "record_line",
     "source_code",
     "validate_record",
 ]
@@ -129,6 +132,7 @@ class RecordIds:
             + ',"track":'
         )
         self._frames: dict[Any, tuple[str, str]] = {}  # frame → (JSON text, 5-digit text)
+        self._no_points: dict[int, str] = {}  # image count → key JSON after the frames
 
     def _frame_texts(self, frame: Any) -> tuple[str, str]:
         value = int(frame)
@@ -185,6 +189,26 @@ class RecordIds:
             f'"reversed":{"true" if reversed_pair else "false"}{self._tail}'
             f'{"null" if track is None else _json_scalar(track)}}}'
         )
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return f'{self.prefix}{"_".join([text[1] for text in texts])}-{digest[:10]}'
+
+    def without_points(self, frames: Sequence[int]) -> str:
+        """The id of a sample key with no points (``[]`` per image) and nothing else set.
+
+        Equal to ``self(frames, [[]] * len(frames))``: the key of raw-image records such as
+        camera movement, with the constant parts of its JSON prepared once per image count.
+        """
+        texts = [self._frames.get(f) or self._frame_texts(f) for f in frames]
+        middle = self._no_points.get(len(texts))
+        if middle is None:
+            middle = self._no_points[len(texts)] = (
+                '],"object_id":null,"points":['
+                + ",".join(["[]"] * len(texts))
+                + '],"reversed":false'
+                + self._tail
+                + "null}"
+            )
+        key = f'{{"ask":null,"frames":[{",".join([text[0] for text in texts])}{middle}'
         digest = hashlib.sha256(key.encode()).hexdigest()
         return f'{self.prefix}{"_".join([text[1] for text in texts])}-{digest[:10]}'
 
@@ -419,6 +443,12 @@ class RecordMaker:
             variant: (*self.templates.lists[variant], self.templates.sizes(variant))
             for variant in self.spec.variants
         }
+        # Per variant, the human turns already rendered, by (description, question) index, when
+        # neither list holds a field (the turn is then the same for every record); else None.
+        self._humans: dict[str | None, dict[tuple[int, int], str] | None] = {
+            variant: {} if all(len(c) == 1 for c in (*descriptions, *questions)) else None
+            for variant, (descriptions, questions, _) in self.templates.lists.items()
+        }
 
     def __call__(
         self,
@@ -460,11 +490,21 @@ class RecordMaker:
         description = (words & _WORD_MASK) % n_description
         question = ((words >> 64) & _WORD_MASK) % n_question
         answer = (words >> 128) % n_answer
-        human = (
-            f"{self.templates.prefix}{fill_template(descriptions[description], fields)}\n"
-            f"{fill_template(questions[question], fields)}"
+        humans = self._humans[variant]
+        human = None if humans is None else humans.get((description, question))
+        if human is None:
+            human = (
+                f"{self.templates.prefix}{fill_template(descriptions[description], fields)}\n"
+                f"{fill_template(questions[question], fields)}"
+            )
+            if humans is not None:
+                humans[description, question] = human
+        chunks = answers[answer]
+        gpt = (
+            f"{chunks[0]}{fields[chunks[1]]}{chunks[2]}"
+            if len(chunks) == 3
+            else fill_template(chunks, fields)
         )
-        gpt = fill_template(answers[answer], fields)
         # The checks and layout of _assemble, inlined (this is the per-record hot path).
         count = self.spec.num_images
         if (
@@ -587,23 +627,33 @@ def validate_record(record: Mapping[str, Any]) -> None:
         raise RecordError(f"record {rid}: coordinate gt {record['gt']} outside 0..999")
 
 
-# Records are trees: the circular-reference check (a dict of ids per container) would only cost
-# time (about 40 % of the encoding). The C encoder is built once (``JSONEncoder.encode`` builds
-# one per call); without the C module the pure-Python encoder gives the same text.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "), check_circular=False)
-_C_ENCODE = (
-    None
-    if c_make_encoder is None
-    else c_make_encoder(None, _ENCODER.default, encode_basestring, None, ": ", ", ", False, False,
-                        True)
-)
+_ORJSON_OPTIONS = orjson.OPT_APPEND_NEWLINE
+
+
+def _encode_error(record: Mapping[str, Any], error: Exception) -> RecordError:
+    rid = record.get("id", "<no id>") if isinstance(record, Mapping) else "<not a dict>"
+    return RecordError(f"record {rid}: cannot be written as JSON ({error})")
+
+
+def record_line(record: Mapping[str, Any]) -> bytes:
+    """One JSONL line as UTF-8 bytes, newline included (the form the shards are written in).
+
+    ``orjson`` (a pinned dependency, so the bytes are the same everywhere): compact separators
+    (``,`` and ``:``, no spaces), keys in insertion order, non-ASCII characters written as UTF-8
+    (not escaped), floats as their shortest round-trip text (the value Python's ``repr`` gives,
+    spelt differently for some: ``1e-05`` is written ``0.00001``, ``2.5e-07`` ``2.5e-7``).
+    Values must be plain JSON types (``dict``/``list``/``str``/``int``/``float``/``bool``/
+    ``None``; no numpy scalars): anything else raises :class:`RecordError`.
+    """
+    try:
+        return orjson.dumps(record, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError as error:
+        raise _encode_error(record, error) from None
 
 
 def dumps_record(record: Mapping[str, Any]) -> str:
-    """One JSONL line (no trailing newline): compact, UTF-8, keys in insertion order.
-
-    Byte-identical to ``json.dumps(record, ensure_ascii=False, separators=(", ", ": "))``.
-    """
-    if _C_ENCODE is not None and type(record) is dict:
-        return "".join(_C_ENCODE(record, 0))
-    return _ENCODER.encode(record)
+    """:func:`record_line` as text, without the trailing newline."""
+    try:
+        return orjson.dumps(record).decode()
+    except orjson.JSONEncodeError as error:
+        raise _encode_error(record, error) from None
