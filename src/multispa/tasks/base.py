@@ -13,7 +13,9 @@ Generation runs in three stages (``multispa.pipeline.generate``):
 3. **merge**: shards are concatenated per (split, subtask[, source]) in sorted unit order.
 
 A family module exposes a class implementing :class:`TaskFamily` and registers it in
-``multispa.tasks.registry``.
+``multispa.tasks.registry``. The families subclass :class:`multispa.tasks.planning.PlannedFamily`,
+whose ``plan`` runs the planning prologue they share (wanted subtasks, template check, unit
+order, per-subtask generators) and leaves the family's own rules to ``plan_selections``.
 """
 
 from __future__ import annotations

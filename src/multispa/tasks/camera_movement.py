@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -52,10 +52,10 @@ from multispa.tasks.answers import (
     metres_to_mm,
     metres_to_mm_vector,
 )
-from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
+from multispa.tasks.base import CacheUnit, Selection, UnitContext
+from multispa.tasks.planning import PlannedFamily, PlanRequest
 from multispa.tasks.records import FrameImages, RecordMaker
 from multispa.tasks.sampling import overlap_bins, stratified_pair_sample
-from multispa.tasks.templates import compiled_templates
 
 __all__ = [
     "ANGLE_DEAD_ZONE_DEG",
@@ -234,32 +234,22 @@ def _load_unit_pairs(unit: CacheUnit) -> _UnitPairs:
     )
 
 
-class CameraMovementFamily:
+class CameraMovementFamily(PlannedFamily):
     """The nine camera movement subtasks (ScanNet, two raw images)."""
 
     family: ClassVar[str] = "camera_movement"
     subtasks: ClassVar[tuple[str, ...]] = SUBTASK_NAMES
     dataset: ClassVar[str] = "scannet"
 
-    def plan(
-        self,
-        split: str,
-        units: Sequence[CacheUnit],
-        quotas: Mapping[str, int | None],
-        seed: int,
-        settings: GenerateSettings,
-    ) -> tuple[list[Selection], dict[str, int]]:
+    def plan_selections(self, request: PlanRequest) -> tuple[list[Selection], dict[str, int]]:
         """Per subtask: orient, filter by dead zone, stratify by overlap (module docstring)."""
-        wanted = [s for s in self.subtasks if s in quotas]
-        if not wanted:
-            return [], {}
-        for subtask in wanted:  # a bad template file fails here, before any generation
-            compiled_templates(subtask)
-        pools = [_load_unit_pairs(unit) for unit in sorted(units, key=lambda u: u.unit_id)]
+        pools = [_load_unit_pairs(unit) for unit in request.units]
         selections: list[Selection] = []
         skipped: dict[str, int] = {}
-        for subtask in wanted:
-            chosen, dropped = _plan_subtask(subtask, split, pools, quotas[subtask], seed)
+        for subtask in request.subtasks:
+            chosen, dropped = _plan_subtask(
+                subtask, pools, request.quotas[subtask], request.rng(subtask)
+            )
             selections += chosen
             if dropped:
                 skipped[f"{subtask}:dead_zone"] = dropped
@@ -273,16 +263,16 @@ class CameraMovementFamily:
 
 
 def _plan_subtask(
-    subtask: str, split: str, pools: Sequence[_UnitPairs], quota: int | None, seed: int
+    subtask: str, pools: Sequence[_UnitPairs], quota: int | None, rng: np.random.Generator
 ) -> tuple[list[Selection], int]:
     """Selections of one subtask over all scenes, and the number of dead-zone candidates.
 
-    The eligible pool is held as flat arrays (scene number int32, two original frame indices
-    int32 in prompt order, overlap float64): 20 bytes per candidate.
+    ``rng`` is the subtask's planning generator. The eligible pool is held as flat arrays
+    (scene number int32, two original frame indices int32 in prompt order, overlap float64):
+    20 bytes per candidate.
     """
     if not pools:
         return [], 0
-    rng = rng_for(seed, "plan", split, subtask)
     unit_of: list[np.ndarray] = []
     frames_a: list[np.ndarray] = []
     frames_b: list[np.ndarray] = []

@@ -27,7 +27,7 @@ only in image 2.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from multispa.errors import CacheError, ConfigError
 from multispa.geometry.coords import pixels_to_norm1000
 from multispa.tasks.answers import format_answer, format_coord
-from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
+from multispa.tasks.base import CacheUnit, Selection, UnitContext
 from multispa.tasks.depth import (
     MIN_SEPARATION_FRACTION,
     SceneFrames,
@@ -45,6 +45,7 @@ from multispa.tasks.depth import (
     generate_in_frame_order,
 )
 from multispa.tasks.markers import inside_margin
+from multispa.tasks.planning import PlannedFamily, PlanRequest
 from multispa.tasks.records import build_record, record_id
 from multispa.tasks.sampling import OVERLAP_EDGES, stratified_pair_sample
 from multispa.tasks.templates import render_prompt
@@ -212,31 +213,22 @@ def hard_distractors(
     return np.array(chosen[1:]) if len(chosen) == NUM_DISTRACTORS + 1 else None
 
 
-class CorrespondenceFamily:
+class CorrespondenceFamily(PlannedFamily):
     """Point correspondence between two ScanNet frames (spec §4.2)."""
 
     family: ClassVar[str] = "correspondence"
     subtasks: ClassVar[tuple[str, ...]] = ("correspondence_mcq_dot", "correspondence_coord")
     dataset: ClassVar[str] = "scannet"
 
-    def plan(
-        self,
-        split: str,
-        units: Sequence[CacheUnit],
-        quotas: Mapping[str, int | None],
-        seed: int,
-        settings: GenerateSettings,
-    ) -> tuple[list[Selection], dict[str, int]]:
+    def plan_selections(self, request: PlanRequest) -> tuple[list[Selection], dict[str, int]]:
         """Overlap-stratified pairs per subtask (§5.2), each swapped with probability ½."""
-        wanted = [s for s in self.subtasks if s in quotas]
-        if not wanted:
-            return [], {}
+        units = request.units
         candidates, outside = pair_candidates(units)
         selections: list[Selection] = []
         dropped: dict[str, int] = {}
-        for subtask in wanted:
-            rng = rng_for(seed, "plan", split, subtask)
-            n = quotas[subtask]
+        for subtask in request.subtasks:
+            rng = request.rng(subtask)
+            n = request.quotas[subtask]
             if n is None:
                 chosen = rng.permutation(candidates.overlap_pct.size)
             else:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -52,8 +52,9 @@ from multispa.geometry.camera import project_points
 from multispa.geometry.coords import pixels_to_norm1000
 from multispa.geometry.transforms import apply_transform, invert_rigid
 from multispa.tasks.answers import format_answer, format_coord, metres_to_mm
-from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
+from multispa.tasks.base import CacheUnit, Selection, UnitContext
 from multispa.tasks.markers import DecodedFrames, inside_margin, marker_radius
+from multispa.tasks.planning import PlannedFamily, PlanRequest
 from multispa.tasks.records import FrameImages, RecordMaker, pixel_points
 from multispa.tasks.sampling import depth_image_quota
 
@@ -397,7 +398,7 @@ def generate_in_frame_order(
             yield made[i]
 
 
-class DepthFamily:
+class DepthFamily(PlannedFamily):
     """Depth estimation and comparison on single ScanNet frames (spec §4.1)."""
 
     family: ClassVar[str] = "depth"
@@ -409,27 +410,17 @@ class DepthFamily:
     )
     dataset: ClassVar[str] = "scannet"
 
-    def plan(
-        self,
-        split: str,
-        units: Sequence[CacheUnit],
-        quotas: Mapping[str, int | None],
-        seed: int,
-        settings: GenerateSettings,
-    ) -> tuple[list[Selection], dict[str, int]]:
+    def plan_selections(self, request: PlanRequest) -> tuple[list[Selection], dict[str, int]]:
         """Images per subtask by the §5.3 quota (``None``: every valid image of the split)."""
-        frames = [valid_frames(unit) for unit in units]
+        frames = [valid_frames(unit) for unit in request.units]
         counts = [int(f.size) for f in frames]
         selections: list[Selection] = []
         dropped: dict[str, int] = {}
-        for subtask in self.subtasks:
-            if subtask not in quotas:
-                continue
-            wanted = quotas[subtask]
+        for subtask in request.subtasks:
+            wanted = request.quotas[subtask]
             n = sum(counts) if wanted is None else int(wanted)
-            rng = rng_for(seed, "plan", split, subtask)
-            chosen = depth_image_quota(counts, n, rng)
-            for unit, unit_frames, picks in zip(units, frames, chosen, strict=True):
+            chosen = depth_image_quota(counts, n, request.rng(subtask))
+            for unit, unit_frames, picks in zip(request.units, frames, chosen, strict=True):
                 selections.extend(
                     Selection(subtask, unit.unit_id, (int(unit_frames[p]),)) for p in picks
                 )

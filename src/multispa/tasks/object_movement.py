@@ -33,7 +33,7 @@ on the decoded frame, shared by the clip's dot records that mark it
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -43,11 +43,12 @@ from multispa.cache.tapvid_cache import TapVidCache, load_tapvid_cache
 from multispa.errors import CacheError
 from multispa.geometry.coords import pixels_to_norm1000, round_half_away
 from multispa.tasks.answers import format_coord, format_scalar, format_vector
-from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
+from multispa.tasks.base import Selection, UnitContext, rng_for
 from multispa.tasks.markers import DecodedFrames, inside_margin, marker_radius
+from multispa.tasks.planning import PlannedFamily, PlanRequest
 from multispa.tasks.records import FrameImages, RecordMaker
 from multispa.tasks.sampling import distance_binned_pairs, reversed_copies
-from multispa.tasks.templates import SUBTASKS, compiled_templates
+from multispa.tasks.templates import SUBTASKS
 
 __all__ = [
     "OBJECT_MOVEMENT_SUBTASKS",
@@ -207,28 +208,19 @@ def _inside_marker_margin(
     return np.asarray(inside_margin(uv, width, height, marker_radius(width, source)), dtype=bool)
 
 
-class ObjectMovementFamily:
+class ObjectMovementFamily(PlannedFamily):
     """The object-movement family (TAPVid-3D ADT and PStudio)."""
 
     family: ClassVar[str] = "object_movement"
     subtasks: ClassVar[tuple[str, ...]] = OBJECT_MOVEMENT_SUBTASKS
     dataset: ClassVar[str] = "tapvid3d"
 
-    def plan(
-        self,
-        split: str,
-        units: Sequence[CacheUnit],
-        quotas: Mapping[str, int | None],
-        seed: int,
-        settings: GenerateSettings,
-    ) -> tuple[list[Selection], dict[str, int]]:
+    def plan_selections(self, request: PlanRequest) -> tuple[list[Selection], dict[str, int]]:
         """Candidates of every clip (§5.6), then a per-(subtask, source) quota draw (§5.7)."""
-        wanted = [s for s in OBJECT_MOVEMENT_SUBTASKS if s in quotas]
-        for subtask in wanted:  # a bad template file fails here, before any generation
-            compiled_templates(subtask)
+        wanted, split, seed = request.subtasks, request.split, request.seed
         dropped: dict[str, int] = {}
         pools: dict[tuple[str, str], list[Selection]] = {}
-        for unit in sorted(units, key=lambda u: u.unit_id):
+        for unit in request.units:
             cache = load_tapvid_cache(unit.path)
             for subtask in wanted:
                 rows = _clip_candidates(cache, unit.unit_id, split, subtask, seed)
@@ -251,8 +243,8 @@ class ObjectMovementFamily:
                 ]
         selections: list[Selection] = []
         for subtask in wanted:
-            rng = rng_for(seed, "plan", split, subtask)
-            quota = quotas[subtask]
+            rng = request.rng(subtask)
+            quota = request.quotas[subtask]
             for source in sorted(src for sub, src in pools if sub == subtask):
                 pool = pools[(subtask, source)]
                 if quota is not None and len(pool) > quota:

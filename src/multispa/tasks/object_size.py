@@ -49,9 +49,9 @@ from multispa.geometry.coords import round_half_away
 from multispa.geometry.coverage import minimal_covering_sets
 from multispa.geometry.overlap import object_visibility_threshold
 from multispa.tasks.answers import format_scalar
-from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext, rng_for
+from multispa.tasks.base import CacheUnit, Selection, UnitContext
+from multispa.tasks.planning import PlannedFamily, PlanRequest
 from multispa.tasks.records import FrameImages, RecordMaker
-from multispa.tasks.templates import compiled_templates
 
 __all__ = [
     "COVER_FRACTION",
@@ -256,7 +256,7 @@ def _plan_val(
     return chosen
 
 
-class ObjectSizeFamily:
+class ObjectSizeFamily(PlannedFamily):
     """The three object size subtasks (ScanNet, two raw images, a named object)."""
 
     family: ClassVar[str] = "object_size"
@@ -267,31 +267,19 @@ class ObjectSizeFamily:
     )
     dataset: ClassVar[str] = "scannet"
 
-    def plan(
-        self,
-        split: str,
-        units: Sequence[CacheUnit],
-        quotas: Mapping[str, int | None],
-        seed: int,
-        settings: GenerateSettings,
-    ) -> tuple[list[Selection], dict[str, int]]:
+    def plan_selections(self, request: PlanRequest) -> tuple[list[Selection], dict[str, int]]:
         """Eligible objects, minimal covering pairs and the split's selection (module docstring)."""
-        wanted = [s for s in self.subtasks if s in quotas]
-        if not wanted:
-            return [], {}
-        for subtask in wanted:  # a bad template file fails here, before any generation
-            compiled_templates(subtask)
-        benchmark = split == "val"
-        rngs = {subtask: rng_for(seed, "plan", split, subtask) for subtask in wanted}
+        wanted, quotas, benchmark = request.subtasks, request.quotas, request.benchmark
+        rngs = {subtask: request.rng(subtask) for subtask in wanted}
         # Pairs kept per (object, dimension): the training cap, or as many as the benchmark
         # rounds could ever draw from one object.
+        cap = request.settings.object_pairs_cap
         keep = {
-            subtask: (max(1, quotas[subtask] or 0) if benchmark else settings.object_pairs_cap)
-            for subtask in wanted
+            subtask: (max(1, quotas[subtask] or 0) if benchmark else cap) for subtask in wanted
         }
         skipped: Counter[str] = Counter()
         found: dict[str, list[_Candidate]] = {subtask: [] for subtask in wanted}
-        for unit in sorted(units, key=lambda u: u.unit_id):
+        for unit in request.units:
             cache = load_scannet_cache(unit.path)  # one scene's memory maps open at a time
             for subtask in wanted:
                 found[subtask] += [

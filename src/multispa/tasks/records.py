@@ -181,14 +181,7 @@ class RecordIds:
     ) -> str:
         """The record id; ``points_2dp`` already in :func:`pixel_points` form."""
         texts = [self._frames.get(f) or self._frame_texts(f) for f in frames]
-        key = (  # as _key_json, inlined: this runs once per record
-            f'{{"ask":{"null" if ask is None else _json_scalar(ask)},'
-            f'"frames":[{",".join([text[0] for text in texts])}],'
-            f'"object_id":{"null" if object_id is None else _json_scalar(object_id)},'
-            f'"points":{_points_json(points_2dp)},'
-            f'"reversed":{"true" if reversed_pair else "false"}{self._tail}'
-            f'{"null" if track is None else _json_scalar(track)}}}'
-        )
+        key = self._key_json(texts, points_2dp, object_id, track, ask, reversed_pair)
         digest = hashlib.sha256(key.encode()).hexdigest()
         return f'{self.prefix}{"_".join([text[1] for text in texts])}-{digest[:10]}'
 
@@ -336,22 +329,33 @@ def _assemble(
     gt: Any,
     points: list[list[list[float]]],
     meta: Mapping[str, Any] | None,
+    check: bool = True,
 ) -> dict[str, Any]:
-    """The record dict, after the cheap checks (see :func:`assemble_record`)."""
-    count = spec.num_images
-    if (
-        len(images) != count
-        or len(frames) != count
-        or len(points) != count
-        or len(width_list) != count
-        or len(height_list) != count
-    ):
-        raise RecordError(
-            f"record {record_id}: {count} images expected, got image {len(images)}, frames "
-            f"{len(frames)}, points {len(points)}, sizes {len(width_list)}/{len(height_list)}"
-        )
-    if gpt.count("`") != 2 or "`" in human:
-        raise RecordError(f"record {record_id}: the answer must hold exactly one backtick span")
+    """The record dict in the §6.1 layout (key order included), from parts in record form.
+
+    The one place that lays a record out: :func:`assemble_record`, :class:`RecordMaker` and
+    :func:`build_record` all return its dict. ``meta`` is appended after the common meta
+    fields. With ``check``, the cheap checks of :func:`assemble_record` run first
+    (:func:`build_record` passes False and runs the full :func:`validate_record` instead).
+    """
+    if check:
+        count = spec.num_images
+        if (
+            len(images) != count
+            or len(frames) != count
+            or len(points) != count
+            or len(width_list) != count
+            or len(height_list) != count
+        ):
+            raise RecordError(
+                f"record {record_id}: {count} images expected, got image {len(images)}, "
+                f"frames {len(frames)}, points {len(points)}, sizes "
+                f"{len(width_list)}/{len(height_list)}"
+            )
+        if gpt.count("`") != 2 or "`" in human:
+            raise RecordError(
+                f"record {record_id}: the answer must hold exactly one backtick span"
+            )
     record_meta = {
         "source": source,
         ("scene" if source == "scannet" else "clip"): scene_or_clip,
@@ -438,7 +442,6 @@ class RecordMaker:
         self.ids = RecordIds(split, subtask, source, scene_or_clip)
         self.templates = compiled_templates(subtask)
         self._draw_prefix = f"templates\0{seed}\0".encode()
-        self._scene_key = "scene" if source == "scannet" else "clip"
         self._lists = {
             variant: (*self.templates.lists[variant], self.templates.sizes(variant))
             for variant in self.spec.variants
@@ -505,43 +508,12 @@ class RecordMaker:
             if len(chunks) == 3
             else fill_template(chunks, fields)
         )
-        # The checks and layout of _assemble, inlined (this is the per-record hot path).
-        count = self.spec.num_images
-        if (
-            len(images) != count
-            or len(frames) != count
-            or len(points) != count
-            or len(width_list) != count
-            or len(height_list) != count
-            or gpt.count("`") != 2
-            or "`" in human
-        ):
-            return _assemble(  # raises the precise RecordError
-                self.spec, record_id, self.split, self.source, self.scene_or_clip, frames,
-                images, width_list, height_list, human, gpt, {}, gt, points, meta,
-            )
-        record_meta = {
-            "source": self.source,
-            self._scene_key: self.scene_or_clip,
-            "split": self.split,
-            "frames": frames,
-            "points": points,
-            "templates": {"description": description, "question": question, "answer": answer},
-        }
-        if meta:
-            record_meta.update(meta)
-        return {
-            "id": record_id,
-            "image": images,
-            "conversations": [{"from": "human", "value": human}, {"from": "gpt", "value": gpt}],
-            "height_list": height_list,
-            "width_list": width_list,
-            "task": self.spec.family,
-            "subtask": self.spec.name,
-            "answer_type": self.spec.answer_type,
-            "gt": gt,
-            "meta": record_meta,
-        }
+        return _assemble(
+            self.spec, record_id, self.split, self.source, self.scene_or_clip, frames, images,
+            width_list, height_list, human, gpt,
+            {"description": description, "question": question, "answer": answer},
+            gt, points, meta,
+        )
 
 
 def build_record(
@@ -572,31 +544,24 @@ def build_record(
         points: per image, the ``[u, v]`` pixels of every referenced or marked point.
         meta: subtask-specific meta fields (``ask``, ``depth_mm``, ``overlap``, ...).
     """
-    spec = SUBTASKS[subtask]
-    scene_key = "scene" if source == "scannet" else "clip"
-    record = {
-        "id": record_id,
-        "image": list(images),
-        "conversations": [
-            {"from": "human", "value": prompt.human},
-            {"from": "gpt", "value": prompt.gpt},
-        ],
-        "height_list": [int(h) for _, h in sizes],
-        "width_list": [int(w) for w, _ in sizes],
-        "task": spec.family,
-        "subtask": subtask,
-        "answer_type": spec.answer_type,
-        "gt": gt,
-        "meta": {
-            "source": source,
-            scene_key: scene_or_clip,
-            "split": split,
-            "frames": [int(f) for f in frames],
-            "points": pixel_points(points),
-            "templates": dict(prompt.indices),
-            **(dict(meta) if meta else {}),
-        },
-    }
+    record = _assemble(
+        SUBTASKS[subtask],
+        record_id,
+        split,
+        source,
+        scene_or_clip,
+        frames=[int(f) for f in frames],
+        images=list(images),
+        width_list=[int(w) for w, _ in sizes],
+        height_list=[int(h) for _, h in sizes],
+        human=prompt.human,
+        gpt=prompt.gpt,
+        templates=dict(prompt.indices),
+        gt=gt,
+        points=pixel_points(points),
+        meta=meta,
+        check=False,
+    )
     validate_record(record)
     return record
 
