@@ -1,7 +1,8 @@
-"""Reading JSON Lines files with errors that name the file and line.
+"""Reading JSON and JSON Lines files with errors that name the file and line.
 
-Every JSONL reader of the project (dataset splits, benchmarks, predictions, exports) goes
-through these functions, so a bad line is reported the same way everywhere:
+Every JSON(L) reader of the project (dataset splits, benchmarks, predictions, exports, run and
+meta files) goes through these functions, so a bad file or line is reported the same way
+everywhere:
 ``FormatError(path, "line N: invalid JSON (...)")``, ``"line N: expected a JSON object, found
 list"``, ``"not UTF-8 text (...)"``; a missing file is a ``MissingFileError``.
 """
@@ -15,7 +16,14 @@ from typing import Any
 
 from multispa.errors import FormatError, MissingFileError
 
-__all__ = ["iter_jsonl_lines", "iter_jsonl_objects", "parse_jsonl_object", "read_jsonl_objects"]
+__all__ = [
+    "iter_jsonl_lines",
+    "iter_jsonl_objects",
+    "parse_jsonl_object",
+    "read_json_file",
+    "read_json_object",
+    "read_jsonl_objects",
+]
 
 
 def parse_jsonl_object(path: Path, number: int, line: str) -> dict[str, Any]:
@@ -75,3 +83,34 @@ def iter_jsonl_objects(
 def read_jsonl_objects(path: Path) -> list[dict[str, Any]]:
     """Every object of ``path``, in file order (see :func:`iter_jsonl_objects`)."""
     return [obj for _, obj in iter_jsonl_objects(path)]
+
+
+def read_json_file(path: Path) -> Any:
+    """The JSON value in ``path`` (a whole-file JSON document).
+
+    Raises:
+        MissingFileError: no such file.
+        FormatError: not UTF-8, or not valid JSON (names the line).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MissingFileError(path) from None
+    except UnicodeDecodeError as exc:
+        raise FormatError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatError(path, f"invalid JSON at line {exc.lineno} ({exc.msg})") from None
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (see :func:`read_json_file`).
+
+    Raises:
+        MissingFileError, FormatError: as :func:`read_json_file`, or the value is not an object.
+    """
+    obj = read_json_file(path)
+    if not isinstance(obj, dict):
+        raise FormatError(path, f"expected a JSON object, found {type(obj).__name__}")
+    return obj

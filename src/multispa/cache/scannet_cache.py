@@ -69,29 +69,6 @@ class SceneCacheSummary:
     objects: int
 
 
-def _intrinsics_json(intrinsics: Intrinsics) -> dict[str, float | int]:
-    return {
-        "fx": intrinsics.fx,
-        "fy": intrinsics.fy,
-        "cx": intrinsics.cx,
-        "cy": intrinsics.cy,
-        "width": intrinsics.width,
-        "height": intrinsics.height,
-    }
-
-
-def intrinsics_from_json(values: dict[str, Any]) -> Intrinsics:
-    """Inverse of the cache's intrinsics JSON."""
-    return Intrinsics(
-        float(values["fx"]),
-        float(values["fy"]),
-        float(values["cx"]),
-        float(values["cy"]),
-        int(values["width"]),
-        int(values["height"]),
-    )
-
-
 def _depth_png(depth_m: np.ndarray) -> bytes:
     """16-bit PNG of depth in millimetres (round half away; 0 stays 0)."""
     millimetres = np.floor(np.asarray(depth_m, dtype=np.float64) * 1000.0 + 0.5)
@@ -287,8 +264,8 @@ def build_scannet_cache(
             "frames": frame_ids,
             "invalid_frames": list(scene.invalid_frames),
             "empty_frames": [frame_ids[i] for i in np.flatnonzero(counts == 0)],
-            "color_intrinsics": _intrinsics_json(scene.color_intrinsics),
-            "depth_intrinsics": _intrinsics_json(scene.depth_intrinsics),
+            "color_intrinsics": scene.color_intrinsics.to_json(),
+            "depth_intrinsics": scene.depth_intrinsics.to_json(),
             "axis_alignment": np.asarray(scene.axis_alignment, dtype=np.float64).tolist(),
             "num_vertices": num_vertices,
             "num_objects": num_objects,
@@ -344,12 +321,12 @@ class ScanNetCache:
     @property
     def color_intrinsics(self) -> Intrinsics:
         """Colour camera intrinsics."""
-        return intrinsics_from_json(self.meta["color_intrinsics"])
+        return Intrinsics.from_json(self.meta["color_intrinsics"])
 
     @property
     def depth_intrinsics(self) -> Intrinsics:
         """Depth camera intrinsics."""
-        return intrinsics_from_json(self.meta["depth_intrinsics"])
+        return Intrinsics.from_json(self.meta["depth_intrinsics"])
 
     def visible_vertex_indices(self, position: int) -> np.ndarray:
         """Visible vertex indices of kept frame ``position`` (row, not original index): ``(K,)``."""

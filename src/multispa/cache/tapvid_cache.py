@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from multispa.cache.files import read_json, read_npy, write_json, write_npy
-from multispa.cache.scannet_cache import CACHE_VERSION, intrinsics_from_json
+from multispa.cache.scannet_cache import CACHE_VERSION
 from multispa.geometry.camera import in_bounds, project_points
 from multispa.geometry.rigid import rigid_groups
 from multispa.scenes.types import Intrinsics, TapVidClip
@@ -97,14 +97,7 @@ def build_tapvid_cache(
             "num_frames": int(num_frames),
             "num_tracks": int(num_tracks),
             "image_size": list(clip.image_size),
-            "intrinsics": {
-                "fx": intrinsics.fx,
-                "fy": intrinsics.fy,
-                "cx": intrinsics.cx,
-                "cy": intrinsics.cy,
-                "width": intrinsics.width,
-                "height": intrinsics.height,
-            },
+            "intrinsics": intrinsics.to_json(),
             "identity_extrinsics": clip.identity_extrinsics,
             "num_groups": len(group_list),
             "rigid_groups": {
@@ -141,7 +134,7 @@ class TapVidCache:
     @property
     def intrinsics(self) -> Intrinsics:
         """Camera intrinsics of the clip."""
-        return intrinsics_from_json(self.meta["intrinsics"])
+        return Intrinsics.from_json(self.meta["intrinsics"])
 
     def image_path(self, t: int) -> Path:
         """Frame ``t``'s JPEG."""

@@ -41,6 +41,7 @@ from multispa.formats.dataset_export import (
     export_manifest,
 )
 from multispa.formats.dataset_source import SPLITS, DatasetSource, open_dataset
+from multispa.jsonl import read_json_file
 
 __all__ = ["export_internvl", "internvl_meta", "meta_name", "read_internvl"]
 
@@ -121,12 +122,7 @@ def read_internvl(meta_path: str | Path) -> list[Sample]:
             the annotation's line count.
     """
     meta_path = Path(meta_path)
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MissingFileError(meta_path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(meta_path, f"invalid JSON ({exc})") from None
+    meta = read_json_file(meta_path)
     if not isinstance(meta, dict):
         raise FormatError(meta_path, "expected an object of named entries")
     samples: list[Sample] = []

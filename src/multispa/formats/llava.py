@@ -26,7 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from multispa.errors import FormatError, MissingFileError
+from multispa.errors import FormatError
 from multispa.formats.dataset_export import (
     EXPORT_MANIFEST,
     IMAGE_PATH_STYLES,
@@ -39,6 +39,7 @@ from multispa.formats.dataset_export import (
     image_reference,
 )
 from multispa.formats.dataset_source import SPLITS, DatasetSource, SourceRecord, open_dataset
+from multispa.jsonl import read_json_file
 
 __all__ = ["export_llava", "llava_entry", "read_llava"]
 
@@ -100,12 +101,7 @@ def read_llava(path: str | Path) -> list[Sample]:
         FormatError: not a JSON list of LLaVA entries (entry number, what is wrong).
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MissingFileError(path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(path, f"invalid JSON ({exc})") from None
+    data = read_json_file(path)
     if not isinstance(data, list):
         raise FormatError(path, f"expected a JSON list of entries, found {type(data).__name__}")
     samples = []

@@ -81,6 +81,7 @@ from PIL import Image, UnidentifiedImageError
 
 from multispa.errors import FormatError, MissingFileError
 from multispa.formats import gt_text, question_text
+from multispa.jsonl import read_json_file
 from multispa.metrics.rows import ROW_OF_SUBTASK, benchmark_key
 from multispa.metrics.score import load_jsonl
 from multispa.report.load import Bench, load_bench
@@ -207,12 +208,7 @@ def _table_rows(path: Path) -> list[dict[str, Any]]:
     if suffix == ".jsonl":
         return load_jsonl(path)
     if suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise MissingFileError(path) from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FormatError(path, f"invalid JSON ({exc})") from None
+        data = read_json_file(path)
         if isinstance(data, list) and all(isinstance(row, dict) for row in data):
             return data
         raise FormatError(path, "expected a JSON list of row objects")

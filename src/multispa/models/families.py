@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from multispa.errors import ConfigError, FormatError, MissingFileError
+from multispa.jsonl import read_json_object
 
 __all__ = [
     "FAMILIES",
@@ -320,15 +321,7 @@ def save_processor(
 
 def _read_json_object(path: Path) -> dict[str, Any] | None:
     """The JSON object in ``path``; None if the file is absent; FormatError if it is not one."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(path, f"expected a JSON object, cannot parse it: {exc}") from None
-    if not isinstance(data, dict):
-        raise FormatError(path, f"expected a JSON object, found {type(data).__name__}")
-    return data
+    return read_json_object(path) if path.is_file() else None
 
 
 def _update_json(path: Path, updates: dict[str, Any]) -> None:

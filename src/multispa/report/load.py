@@ -17,7 +17,6 @@ tried against the run folder and the working directory.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -26,6 +25,7 @@ from typing import Any
 from multispa.errors import FormatError, MissingFileError
 from multispa.evaluate.bench import BENCH_FORMAT, load_bench_manifest
 from multispa.evaluate.bench import load_bench as load_bench_items
+from multispa.jsonl import read_json_object
 from multispa.metrics.score import load_jsonl
 
 __all__ = [
@@ -81,22 +81,6 @@ class RunData:
     scores: Mapping[str, Any]
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     bench: Bench | None = None
-
-
-def _read_json_object(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MissingFileError(path) from None
-    except UnicodeDecodeError as exc:
-        raise FormatError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormatError(path, f"invalid JSON at line {exc.lineno} ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise FormatError(path, f"expected a JSON object, found {type(obj).__name__}")
-    return obj
 
 
 def _check_relative(path: Path, rid: object, value: object) -> str:
@@ -214,14 +198,14 @@ def load_run(run_dir: str | Path, *, bench_dir: str | Path | None = None,
     root = Path(run_dir)
     if not root.is_dir():
         raise MissingFileError(root, "run folder not found")
-    scores = _read_json_object(root / "scores.json")
+    scores = read_json_object(root / "scores.json")
     rows = scores.get("rows")
     if not isinstance(rows, list) or not all(isinstance(r, Mapping) and "key" in r
                                              for r in rows):
         raise FormatError(root / "scores.json", "no 'rows' list of row objects (is this the "
                                                 "scorer's report?)")
     config_path = root / "config.json"
-    config = _read_json_object(config_path) if config_path.is_file() else {}
+    config = read_json_object(config_path) if config_path.is_file() else {}
     bench_path = Path(bench_dir) if bench_dir is not None else find_bench_dir(config, root)
     bench = None
     if bench_path is not None:

@@ -13,10 +13,10 @@ Conventions (spec §3):
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from PIL import Image
@@ -41,6 +41,17 @@ class Intrinsics:
     cy: float
     width: int
     height: int
+
+    def to_json(self) -> dict[str, float | int]:
+        """``{"fx", "fy", "cx", "cy", "width", "height"}`` (pixels) for JSON files."""
+        return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy,
+                "width": self.width, "height": self.height}
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any]) -> Intrinsics:
+        """Inverse of :meth:`to_json`."""
+        return cls(float(values["fx"]), float(values["fy"]), float(values["cx"]),
+                   float(values["cy"]), int(values["width"]), int(values["height"]))
 
     def matrix(self) -> np.ndarray:
         """Return K, ``(3, 3)`` float64."""

@@ -237,17 +237,6 @@ def _scene_type(labels: list[str]) -> str:
     return "Apartment"
 
 
-def _intrinsics_json(intrinsics: Intrinsics) -> dict[str, float]:
-    return {
-        "fx": intrinsics.fx,
-        "fy": intrinsics.fy,
-        "cx": intrinsics.cx,
-        "cy": intrinsics.cy,
-        "width": intrinsics.width,
-        "height": intrinsics.height,
-    }
-
-
 def _matrix_json(matrix: np.ndarray) -> list[list[float]]:
     return [[float(v) for v in row] for row in np.asarray(matrix, dtype=np.float64)]
 
@@ -356,8 +345,8 @@ def _truth(
         "room_min": [0.0, 0.0, 0.0],
         "room_max": model.world.room_max.tolist(),
         "axis_alignment": _matrix_json(model.axis_alignment),
-        "color_intrinsics": _intrinsics_json(model.color),
-        "depth_intrinsics": _intrinsics_json(model.depth),
+        "color_intrinsics": model.color.to_json(),
+        "depth_intrinsics": model.depth.to_json(),
         "depth_hole_fraction": settings.depth_hole_fraction,
         "invalid_frames": list(model.invalid_frames),
         "num_vertices": int(mesh.vertices.shape[0]),

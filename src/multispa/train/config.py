@@ -9,7 +9,6 @@ dynamic tiles per image (InternVL).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -173,15 +172,9 @@ class TrainConfig:
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
         """Read a ``train_config.json`` (its ``config`` object) or a bare settings object."""
-        from multispa.errors import FormatError
+        from multispa.jsonl import read_json_object
 
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise FormatError(path, f"expected a JSON object of train settings: {error}") from None
-        if not isinstance(data, dict):
-            raise FormatError(path, f"expected a JSON object, found {type(data).__name__}")
+        data = read_json_object(Path(path))
         return cls.from_dict(data.get("config", data))
 
     def resume_differences(self, other: TrainConfig) -> list[str]:
