@@ -311,7 +311,8 @@ def _item_line(item: Mapping[str, Any]) -> str:
     return json.dumps(item, ensure_ascii=False, separators=(", ", ": "))
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` through ``.tmp-<name>``, fsynced, then renamed."""
     tmp = path.with_name(f".tmp-{path.name}")
     with tmp.open("w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
@@ -400,7 +401,7 @@ def build_bench(
             linked += 1
         else:
             copied += 1
-    _write_atomic(out / ITEMS_NAME, "".join(_item_line(item) + "\n" for item in selected))
+    write_text_atomic(out / ITEMS_NAME, "".join(_item_line(item) + "\n" for item in selected))
     content = bench_content_sha256(out, items=selected)
     for key in short_keys:
         warnings.append(f"{key}: {counts[key]} items, fewer than {per_subtask}")
@@ -424,7 +425,8 @@ def build_bench(
         "leakage_check": "skipped: no train split" if train is None else "passed",
         "multispa_version": __version__,
     }
-    _write_atomic(out / MANIFEST_NAME, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    write_text_atomic(out / MANIFEST_NAME,
+                      json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     return BenchBuildSummary(
         out=out, counts=counts, available=available, per_subtask=per_subtask,
         missing_keys=missing_keys, short_keys=short_keys, content_sha256=content,

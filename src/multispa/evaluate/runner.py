@@ -54,6 +54,7 @@ from multispa.evaluate.bench import (
     item_to_record,
     load_bench,
     load_bench_manifest,
+    write_text_atomic,
 )
 from multispa.metrics.rows import benchmark_key
 from multispa.metrics.score import score_records
@@ -81,17 +82,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    with tmp.open("w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def _write_json(path: Path, obj: object) -> None:
-    _write_atomic(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
+    write_text_atomic(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
 
 
 # ------------------------------------------------------------------------------ items
@@ -204,7 +196,7 @@ class PredictionLog:
         if truncated:
             logger.warning("%s: ignored a truncated last line (interrupted write)", self.path)
         if dropped:
-            _write_atomic(self.path, "".join(self._line(e) for e in self.entries.values()))
+            write_text_atomic(self.path, "".join(self._line(e) for e in self.entries.values()))
         return self.entries
 
     @staticmethod
@@ -479,7 +471,7 @@ def _score(
             "correct": row["correct"],
             "mra": row["mra"],
         }, ensure_ascii=False) + "\n")
-    _write_atomic(out / RESULTS_NAME, "".join(lines))
+    write_text_atomic(out / RESULTS_NAME, "".join(lines))
     return report
 
 
