@@ -11,7 +11,6 @@ import html
 import json
 import re
 import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from browser import dump_dom
 from multispa.cli.report import report_command
 from multispa.errors import FormatError, MissingFileError
 from multispa.formats import gt_text
@@ -323,27 +323,10 @@ def test_bad_inputs_raise_project_errors_naming_the_file(tmp_path: Path) -> None
 # ---------------------------------------------------------------------------- chromium
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 def test_page_renders_in_headless_chromium_without_running_injected_code(
     setup: dict[str, Any], tmp_path: Path,
 ) -> None:
-    binary = _chromium()
-    if binary is None:
-        pytest.skip("chromium not found: install it with `apt-get install chromium`")
-    cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
-           "--virtual-time-budget=3000", "--dump-dom", setup["out"].as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    dom = proc.stdout
-    assert proc.returncode == 0 and "<html" in dom, proc.stderr[-2000:]
+    dom = dump_dom(setup["out"], tmp_path / "profile")
     # the page's own script ran and built the browser
     assert 'data-report-ready="1"' in dom
     assert dom.count('class="item ') == 8

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from browser import dump_dom
 from multispa.cli import main
 from multispa.errors import DatasetError, FormatError, MissingFileError
 from multispa.tasks.templates import BENCHMARK_SUBTASKS
@@ -271,29 +271,7 @@ def test_cli_show_writes_the_card(small_dataset: Path, tmp_path: Path,
 # ----------------------------------------------------------------------------- chromium
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def _dump_dom(binary: str, page: Path, profile: Path) -> str:
-    cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-           "--allow-file-access-from-files", "--virtual-time-budget=3000", "--dump-dom",
-           page.as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0 and "<html" in proc.stdout, proc.stderr[-2000:]
-    return proc.stdout
-
-
 def test_card_png_loads_in_headless_chromium(small_dataset: Path, tmp_path: Path) -> None:
-    binary = _chromium()
-    if binary is None:
-        pytest.skip("chromium not found: install it with `apt-get install chromium`")
     rid = _one_id_per_key(small_dataset)["camera_translation_vector"]
     card = write_card(small_dataset, rid, tmp_path / "card.png")
     with Image.open(card) as image:
@@ -304,5 +282,5 @@ def test_card_png_loads_in_headless_chromium(small_dataset: Path, tmp_path: Path
         'window.addEventListener("load", () => { const i = document.getElementById("card");'
         ' document.body.setAttribute("data-result", i.naturalWidth + "x" + i.naturalHeight); });'
         "</script></body></html>", encoding="utf-8")
-    dom = _dump_dom(binary, page, tmp_path / "profile")
+    dom = dump_dom(page, tmp_path / "profile", file_access=True)
     assert f'data-result="{size[0]}x{size[1]}"' in dom
