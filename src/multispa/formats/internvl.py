@@ -31,7 +31,7 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from multispa.errors import ConfigError, FormatError, MissingFileError
+from multispa.errors import ConfigError, FormatError
 from multispa.formats.dataset_export import (
     EXPORT_MANIFEST,
     ExportResult,
@@ -41,7 +41,7 @@ from multispa.formats.dataset_export import (
     export_manifest,
 )
 from multispa.formats.dataset_source import SPLITS, DatasetSource, open_dataset
-from multispa.jsonl import read_json_file
+from multispa.jsonl import iter_jsonl_objects, read_json_file
 
 __all__ = ["export_internvl", "internvl_meta", "meta_name", "read_internvl"]
 
@@ -133,21 +133,15 @@ def read_internvl(meta_path: str | Path) -> list[Sample]:
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(meta_path, f"entry {name!r}: bad entry ({exc!r})") from None
         found = 0
-        try:
-            lines = annotation.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise MissingFileError(annotation, f"annotation of entry {name!r} not found") from None
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
+        for number, record in iter_jsonl_objects(
+                annotation, missing=f"annotation of entry {name!r} not found"):
             try:
-                record = json.loads(line)
                 human, gpt = record["conversations"]
                 image = record["image"]
                 images = [image] if isinstance(image, str) else list(image)
                 samples.append(Sample(str(record["id"]), str(human["value"]), str(gpt["value"]),
                                       tuple(os.path.join(root, str(rel)) for rel in images)))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError) as exc:
                 raise FormatError(annotation, f"line {number}: not an InternVL record "
                                               f"({exc!r})") from None
             found += 1

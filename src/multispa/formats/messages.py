@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from multispa.errors import FormatError, MissingFileError
+from multispa.errors import FormatError
 from multispa.evaluate.backends.base import IMAGE_TOKEN
 from multispa.formats.dataset_export import (
     EXPORT_MANIFEST,
@@ -54,6 +54,7 @@ from multispa.formats.dataset_export import (
     image_reference,
 )
 from multispa.formats.dataset_source import SPLITS, open_dataset
+from multispa.jsonl import iter_jsonl_objects
 
 __all__ = [
     "CONTENT_STYLES",
@@ -180,26 +181,15 @@ def read_messages(path: str | Path) -> list[Sample]:
         FormatError: a line that is not a user + assistant messages object (line number).
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise MissingFileError(path) from None
-    except UnicodeDecodeError as exc:
-        raise FormatError(path, f"not UTF-8 text ({exc.reason})") from None
     samples = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, obj in iter_jsonl_objects(path):
         try:
-            obj = json.loads(line)
             user, assistant = obj["messages"]
             if user["role"] != "user" or assistant["role"] != "assistant":
                 raise ValueError("roles are not user then assistant")
             samples.append(Sample(
                 str(obj.get("id", f"line-{number}")), content_text(user["content"]),
                 content_text(assistant["content"]), tuple(str(p) for p in obj["images"])))
-        except json.JSONDecodeError as exc:
-            raise FormatError(path, f"line {number}: invalid JSON ({exc.msg})") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FormatError(path, f"line {number}: not a messages line ({exc!r})") from None
     return samples
