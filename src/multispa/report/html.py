@@ -46,7 +46,14 @@ from multispa.metrics.rows import (
 from multispa.report.load import Bench, RunData
 from multispa.report.markdown import format_pct, run_row_values
 
-__all__ = ["DEFAULT_ITEMS_PER_KEY", "json_for_script", "render_html", "write_html"]
+__all__ = [
+    "DEFAULT_ITEMS_PER_KEY",
+    "html_text",
+    "jpeg_data_uri",
+    "json_for_script",
+    "render_html",
+    "write_html",
+]
 
 DEFAULT_ITEMS_PER_KEY = 10
 RUN_COLOURS: tuple[str, ...] = (
@@ -56,9 +63,24 @@ PUBLISHED_COLOURS: tuple[str, ...] = ("#475569", "#94a3b8", "#cbd5e1")
 _ROW_SHORT = {row.key: row.short_name for row in ROWS}
 
 
-def _e(value: object) -> str:
+def html_text(value: object) -> str:
     """HTML-escaped text (quotes too, so it is safe in attributes)."""
     return html.escape(str(value), quote=True)
+
+
+_e = html_text
+
+
+def jpeg_data_uri(image: Image.Image, width_px: int, quality: int) -> tuple[str, int, int]:
+    """``(data URI, width, height)`` of ``image`` as a JPEG at most ``width_px`` wide
+    (downscaled with Lanczos when wider)."""
+    if image.width > width_px:
+        height = max(1, round(image.height * width_px / image.width))
+        image = image.resize((width_px, height), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality, optimize=True)
+    return ("data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"),
+            image.width, image.height)
 
 
 def json_for_script(data: object) -> str:
@@ -111,12 +133,7 @@ class _Thumbnails:
                     image.draft("RGB", (self.width_px, self.width_px * image.height
                                         // image.width))
                 rgb = image.convert("RGB")
-            if rgb.width > self.width_px:
-                height = max(1, round(rgb.height * self.width_px / rgb.width))
-                rgb = rgb.resize((self.width_px, height), Image.Resampling.LANCZOS)
-            buffer = io.BytesIO()
-            rgb.save(buffer, format="JPEG", quality=self.quality, optimize=True)
-            url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+            url = jpeg_data_uri(rgb, self.width_px, self.quality)[0]
         except (FileNotFoundError, UnidentifiedImageError, OSError):
             url = None
         self._index[key] = len(self.urls)

@@ -19,16 +19,14 @@ so it loads nothing from anywhere.
 from __future__ import annotations
 
 import base64
-import html
-import io
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from PIL import Image
-
 from multispa import __version__
 from multispa.errors import ConfigError, MultispaError
+from multispa.report.html import html_text as _e
+from multispa.report.html import jpeg_data_uri
 from multispa.tasks.base import rng_for
 from multispa.tasks.templates import BENCHMARK_SUBTASKS, FAMILIES, SUBTASKS
 from multispa.viz.card import card_for
@@ -45,10 +43,6 @@ _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 
 _FAMILY_TITLES = {"depth": "Depth perception", "correspondence": "Visual correspondence",
                   "camera_movement": "Camera movement", "object_movement": "Object movement",
                   "object_size": "Object size"}
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _family_of(key: str) -> str:
@@ -74,17 +68,6 @@ def choose_ids(ids_by_split: Mapping[str, Mapping[str, Sequence[str]]], split: s
     return chosen
 
 
-def _jpeg_uri(image: Image.Image, width_px: int, quality: int) -> tuple[str, int, int]:
-    """``(data URI, width, height)`` of ``image`` downscaled to at most ``width_px`` wide."""
-    if image.width > width_px:
-        height = max(1, round(image.height * width_px / image.width))
-        image = image.resize((width_px, height), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality, optimize=True)
-    return ("data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"),
-            image.width, image.height)
-
-
 def _card_html(found: FoundRecord, width_px: int, quality: int) -> str:
     record = found.record
     try:
@@ -92,7 +75,7 @@ def _card_html(found: FoundRecord, width_px: int, quality: int) -> str:
     except MultispaError as error:
         _log.warning("gallery: no card for %s: %s", record.get("id"), error)
         return f'<div class="card error">Card of {_e(record.get("id"))} failed: {_e(error)}</div>'
-    uri, width, height = _jpeg_uri(image, width_px, quality)
+    uri, width, height = jpeg_data_uri(image, width_px, quality)
     turns = record.get("conversations") or [{}, {}]
     prompt = str(turns[0].get("value", "")) if isinstance(turns[0], Mapping) else ""
     answer = str(turns[-1].get("value", "")) if isinstance(turns[-1], Mapping) else ""
