@@ -139,19 +139,6 @@ class RecordIds:
         texts = self._frames[frame] = (str(value), f"{value:05d}")
         return texts
 
-    def key_json(
-        self,
-        frames: Sequence[int],
-        points_2dp: Sequence[Sequence[Sequence[float]]],
-        object_id: int | None = None,
-        track: int | None = None,
-        ask: str | None = None,
-        reversed_pair: bool = False,
-    ) -> str:
-        """Canonical JSON of the sample key; ``points_2dp`` already in :func:`pixel_points` form."""
-        texts = [self._frames.get(f) or self._frame_texts(f) for f in frames]
-        return self._key_json(texts, points_2dp, object_id, track, ask, reversed_pair)
-
     def _key_json(
         self,
         texts: list[tuple[str, str]],
