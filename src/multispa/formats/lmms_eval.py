@@ -10,9 +10,9 @@ Layout written by :func:`export_lmms_eval` into ``OUT``::
 
 Run with ``lmms-eval --model <model> --tasks multispa --include_path OUT`` in an environment where
 ``multispa`` is installed (from a source checkout: it is not on PyPI; ``OUT/README.md`` says how,
-with the setup facts lmms-eval 0.7.3 users hit). The YAML's ``dataset_kwargs.data_files`` holds the **absolute** path of
-``multispa.jsonl`` (HF ``datasets`` resolves relative paths against the working directory);
-re-export after moving the folder. Images are found relative to ``utils.py``.
+with the setup facts lmms-eval 0.7.3 users hit). The YAML's ``dataset_kwargs.data_files`` holds
+the **absolute** path of ``multispa.jsonl`` (HF ``datasets`` resolves relative paths against the
+working directory); re-export after moving the folder. Images are found relative to ``utils.py``.
 
 Documents hold ``id``, ``images`` (paths under ``OUT/images``), ``text`` (the prompt with
 ``<image>`` placeholders), ``answer`` (the ground truth as answer text), ``subtask``,
