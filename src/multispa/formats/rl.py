@@ -141,12 +141,17 @@ model).
 {rows}
 ```python
 from datasets import load_dataset
+from transformers import AutoModelForImageTextToText
 from trl import GRPOConfig, GRPOTrainer
 from multispa.metrics.reward import make_reward
+from multispa.models import load_processor
 
 train = load_dataset("parquet", data_dir="path/to/this/folder/data", split="train")
-trainer = GRPOTrainer(model=model, processing_class=processor, train_dataset=train,
-                      reward_funcs=make_reward(format_weight=0.1), args=GRPOConfig(...))
+trainer = GRPOTrainer(
+    model=AutoModelForImageTextToText.from_pretrained("path/to/model"),
+    processing_class=load_processor("path/to/model"), train_dataset=train,
+    reward_funcs=make_reward(format_weight=0.1), args=GRPOConfig(output_dir="grpo_out"))
+trainer.train()
 ```
 
 ## Columns
