@@ -10,7 +10,7 @@ DEMO_OUT ?= demo_out
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,ray,api,hf]'
+	$(PY) -m pip install --quiet -e '.[dev,ray,api,hf,rl]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -58,8 +58,7 @@ def test_vlmevalkit_tsv_rows_images_and_answers(bench: Path, tmp_path: Path) -> 
         assert len(images) == len(item["image"])
         for encoded, rel in zip(images, item["image"], strict=True):
             assert base64.b64decode(encoded) == (bench / "images" / rel).read_bytes()
-        assert json.loads(row["image_path"]) == [f"{index}_{k + 1}.jpg"
-                                                 for k in range(len(images))]
+        assert "image_path" not in row  # VLMEvalKit names the files (test_vlmevalkit_large)
         assert row["answer"] == gt_text(item)
         assert row["category"] == item["subtask"]
         assert json.loads(row["gt"]) == item["gt"]
@@ -225,3 +224,12 @@ def test_lmms_eval_utils_score_like_the_scorer(bench: Path, tmp_path: Path) -> N
         assert doc["answer"] == gt_text(item)
     assert utils.doc_to_text(docs[2], None) == (
         "Question about depth_estimation_dot?\n" + DEFAULT_INSTRUCTION)
+
+
+def test_lmms_eval_readme_says_how_to_install(bench: Path, tmp_path: Path) -> None:
+    export_lmms_eval(bench, tmp_path / "task")
+    readme = (tmp_path / "task" / "README.md").read_text(encoding="utf-8")
+    assert "pip install multispa" not in readme  # not on PyPI
+    assert "not published on PyPI" in readme and "pip install /path/to/multispa" in readme
+    assert '"filelock<4"' in readme and "torchvision" in readme and "torchaudio" in readme
+    assert f"--include_path {(tmp_path / 'task').resolve()}" in readme

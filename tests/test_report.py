@@ -252,7 +252,7 @@ def test_markdown_table_numbers_match_scores(setup: dict[str, Any]) -> None:
     lines = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(lines) == 1 + 12 + 1  # header, 12 rows, Average
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    assert header[1] == "baseline:oracle" and header[2] == EVIL_LABEL
+    assert header[1] == "baseline:oracle" and header[2] == r"\<b\>evil\</b\> model"
     assert header[3:] == [f"{m} †" for m in REFERENCE_MODELS]
     for line, row in zip(lines[1:13], ROWS, strict=True):
         cells = [c.strip() for c in line.strip("|").split("|")]

@@ -31,6 +31,10 @@ def _finish(scores: dict, out: Path) -> None:
 @click.option("--no-instruction", is_flag=True, help="Send the bare prompts.")
 @click.option("--instruction", default=None,
               help="Replace the default answer-format instruction appended to every prompt.")
+@click.option("--blind", is_flag=True,
+              help="Send the items without their images (the prompt says so in one sentence): "
+                   "a language-prior control; report it beside the sighted run for the vision "
+                   "gain.")
 @click.option("--prior-from", type=_PATH, default=None,
               help="Dataset folder whose train split gives baseline statistics "
                    "(default: the benchmark, leave-one-out).")
@@ -45,9 +49,9 @@ def _finish(scores: dict, out: Path) -> None:
               help="If --out holds another run, delete its predictions and start over.")
 def eval_command(
     bench_dir: Path, model: str, out: Path, concurrency: int, limit: int | None,
-    no_instruction: bool, instruction: str | None, prior_from: Path | None, timeout_s: float,
-    max_retries: int, batch_size: int, max_new_tokens: int, device: str | None, seed: int,
-    force: bool,
+    no_instruction: bool, instruction: str | None, blind: bool, prior_from: Path | None,
+    timeout_s: float, max_retries: int, batch_size: int, max_new_tokens: int, device: str | None,
+    seed: int, force: bool,
 ) -> None:
     """Evaluate a model on the benchmark; the API key comes from OPENAI_API_KEY."""
     if no_instruction and instruction is not None:
@@ -59,7 +63,7 @@ def eval_command(
         limit=limit, concurrency=concurrency, timeout_s=timeout_s, max_retries=max_retries,
         api_key=os.environ.get("OPENAI_API_KEY") if spec.kind == "openai" else None,
         batch_size=batch_size, max_new_tokens=max_new_tokens, device=device,
-        prior_from=prior_from, seed=seed, force=force,
+        prior_from=prior_from, seed=seed, force=force, blind=blind,
     )
     _finish(scores, out)
 

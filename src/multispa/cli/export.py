@@ -2,8 +2,9 @@
 
 - ``--bench BENCH --format vlmevalkit|lmms-eval``: evaluation harnesses
   (:mod:`multispa.formats.vlmevalkit`, :mod:`multispa.formats.lmms_eval`);
-- ``--dataset DS --format llava|openai-messages|hf-parquet|internvl [--split train|val|all]``:
-  training frameworks (:mod:`multispa.formats.dataset_export`).
+- ``--dataset DS --format llava|openai-messages|hf-parquet|internvl|rl [--split
+  train|val|all]``: training frameworks (:mod:`multispa.formats.dataset_export`; ``rl``: GRPO
+  prompts for the verifiable reward :func:`multispa.metrics.reward.reward`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from pathlib import Path
 import click
 
 BENCH_FORMATS: tuple[str, ...] = ("vlmevalkit", "lmms-eval")
-DATASET_FORMATS: tuple[str, ...] = ("llava", "openai-messages", "hf-parquet", "internvl")
+DATASET_FORMATS: tuple[str, ...] = ("llava", "openai-messages", "hf-parquet", "internvl", "rl")
 
 #: Dataset-export options and the formats that take them.
 _OPTION_FORMATS: dict[str, tuple[str, ...]] = {
     "--split": DATASET_FORMATS,
     "--image-paths": ("llava", "openai-messages"),
     "--content": ("openai-messages", "hf-parquet"),
-    "--max-shard-mb": ("hf-parquet",),
+    "--max-shard-mb": ("hf-parquet", "rl"),
     "--repeat-time": ("internvl",),
 }
 
@@ -43,7 +44,7 @@ def _check_source(bench: Path | None, dataset: Path | None, format_name: str) ->
               help="Benchmark folder (formats vlmevalkit, lmms-eval).")
 @click.option("--dataset", type=click.Path(path_type=Path), default=None,
               help="Dataset folder from `multispa generate` (llava, openai-messages, "
-                   "hf-parquet, internvl).")
+                   "hf-parquet, internvl, rl).")
 @click.option(
     "--format",
     "format_name",
@@ -51,7 +52,8 @@ def _check_source(bench: Path | None, dataset: Path | None, format_name: str) ->
     type=click.Choice(BENCH_FORMATS + DATASET_FORMATS),
     help="Benchmark: VLMEvalKit dataset TSV, or an lmms-eval task folder (--include_path). "
          "Dataset: LLaVA/ShareGPT JSON, chat-messages JSONL (TRL, LLaMA-Factory, ms-swift), "
-         "Hugging Face Parquet with embedded images, or InternVL meta JSON.",
+         "Hugging Face Parquet with embedded images, InternVL meta JSON, or GRPO prompts "
+         "with ground truth for the verifiable reward (rl).",
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
 @click.option("--split", type=click.Choice(["train", "val", "all"]), default=None,
@@ -63,7 +65,7 @@ def _check_source(bench: Path | None, dataset: Path | None, format_name: str) ->
               help="Message content: text with <image> tags, or TRL's typed parts "
                    "[default: string].")
 @click.option("--max-shard-mb", type=click.IntRange(min=1), default=None,
-              help="hf-parquet shard size in MB (10^6 bytes) [default: 500].")
+              help="hf-parquet and rl shard size in MB (10^6 bytes) [default: 500].")
 @click.option("--repeat-time", type=float, default=None,
               help="internvl: repeat_time of every entry (below 1 samples) [default: 1].")
 def export_command(bench: Path | None, dataset: Path | None, format_name: str, out: Path,

@@ -2,8 +2,9 @@
 
 RUN folder::
 
-    RUN/config.json        model spec, backend settings (no secrets), instruction, bench hash,
-                           selection (limit), versions, started/finished times
+    RUN/config.json        model spec, backend settings (no secrets), instruction, blind (the
+                           images withheld), bench hash, selection (limit), versions,
+                           started/finished times
     RUN/predictions.jsonl  {"id", "response", "error", "latency_s"}, one line per answered item,
                            appended, flushed and fsynced as each prediction arrives
     RUN/results.jsonl      per item: id, benchmark_key, response, error, parsed, reason, correct,
@@ -16,9 +17,9 @@ after a kill asks only the missing items, and a rerun of a finished run calls th
 times. On load a truncated last line (a kill during a write) is dropped, and lines with an error
 are removed (their items are asked again), so the file never holds two lines for one id.
 
-A RUN folder belongs to one (model spec, benchmark content hash, instruction) — and, for the
-baselines, one seed and statistics source: :func:`run_eval` refuses another unless ``force``,
-which starts the run over (earlier predictions are deleted).
+A RUN folder belongs to one (model spec, benchmark content hash, instruction, blind or not) —
+and, for the baselines, one seed and statistics source: :func:`run_eval` refuses another unless
+``force``, which starts the run over (earlier predictions are deleted).
 
 Scoring always goes through :func:`multispa.metrics.score.score_records`; an item whose
 prediction has an error, or that has none, counts as wrong (reason ``"missing"``).
@@ -45,6 +46,7 @@ from multispa.evaluate.backends.base import (
     ModelBackend,
     ModelSpec,
     Prediction,
+    blind_prompt,
     parse_model_spec,
 )
 from multispa.evaluate.backends.registry import BackendOptions, make_backend
@@ -109,18 +111,22 @@ def select_items(
 
 def build_eval_items(
     bench: str | Path, items: Iterable[Mapping[str, Any]], instruction: str | None,
+    *, blind: bool = False,
 ) -> list[EvalItem]:
     """:class:`EvalItem` prompts: absolute image paths, ``text + "\\n" + instruction``.
 
+    ``blind``: no images, and the text is :func:`~multispa.evaluate.backends.base.blind_prompt`
+    (the placeholders removed, one sentence saying the images are not shown) + instruction.
+
     Raises:
-        MissingFileError: an image is missing from ``BENCH/images``.
+        MissingFileError: an image is missing from ``BENCH/images`` (not checked when blind).
         FormatError: the number of ``<image>`` tokens differs from the number of images.
     """
     root = Path(bench).resolve() / IMAGES_NAME
     out: list[EvalItem] = []
     for item in items:
         images = tuple(root / rel for rel in item["image"])
-        for image in images:
+        for image in () if blind else images:
             if not image.is_file():
                 raise MissingFileError(image, f"image of benchmark item {item['id']} not found")
         text = item["text"]
@@ -128,6 +134,8 @@ def build_eval_items(
             raise FormatError(Path(bench) / ITEMS_NAME,
                               f"item {item['id']}: {text.count('<image>')} <image> tokens for "
                               f"{len(images)} images")
+        if blind:
+            text, images = blind_prompt(text), ()
         if instruction:
             text = f"{text}\n{instruction}"
         out.append(EvalItem(id=item["id"], images=images, text=text, subtask=item["subtask"],
@@ -238,9 +246,10 @@ class PredictionLog:
 
 def _identity(
     spec: ModelSpec, manifest: Mapping[str, Any], instruction: str | None,
-    options: BackendOptions,
+    options: BackendOptions, blind: bool = False,
 ) -> dict[str, Any]:
-    """What makes two runs comparable; a RUN folder accepts only one."""
+    """What makes two runs comparable; a RUN folder accepts only one. ``blind`` is recorded only
+    when set, so sighted runs keep the identity of runs made before blind runs existed."""
     identity: dict[str, Any] = {
         "model": str(spec),
         "bench_content_sha256": manifest["content_sha256"],
@@ -248,6 +257,8 @@ def _identity(
     }
     if spec.kind == "baseline":
         identity["baseline"] = options.to_config("baseline")
+    if blind:
+        identity["blind"] = True
     return identity
 
 
@@ -305,6 +316,7 @@ def run_eval(
     backend: ModelBackend | None = None,
     progress: bool = True,
     bootstrap: int = 1000,
+    blind: bool = False,
 ) -> dict[str, Any]:
     """Ask the model every benchmark item not yet answered in ``out_dir``, then score the run.
 
@@ -323,6 +335,10 @@ def run_eval(
         backend: use this backend instead of building one from ``spec`` (tests, embedding).
         progress: show a tqdm bar.
         bootstrap: resamples of the scorer's confidence intervals.
+        blind: send the items without their images (a language-prior control; see
+            :func:`build_eval_items`). The config records it and it is part of the run's
+            identity. The baselines never look at images, so their blind runs answer alike;
+            for ``predictions:`` the flag records that the answers came from a blind run.
 
     Returns:
         The report written to ``scores.json``.
@@ -340,13 +356,13 @@ def run_eval(
     manifest = load_bench_manifest(bench)
     items = load_bench(bench)
     selected = select_items(items, limit)
-    eval_items = build_eval_items(bench, selected, instruction)
+    eval_items = build_eval_items(bench, selected, instruction, blind=blind)
     options = BackendOptions(
         concurrency=concurrency, timeout_s=timeout_s, max_retries=max_retries, api_key=api_key,
         batch_size=batch_size, max_new_tokens=max_new_tokens, device=device, seed=seed,
         prior_from=Path(prior_from) if prior_from is not None else None, bench_records=items,
     )
-    identity = _identity(spec, manifest, instruction, options)
+    identity = _identity(spec, manifest, instruction, options, blind)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -369,6 +385,7 @@ def run_eval(
             "details": describe() if callable(describe) else None,
         },
         "instruction": {"enabled": instruction is not None, "text": instruction},
+        "blind": blind,
         "bench": {
             "path": str(bench.resolve()),
             "content_sha256": manifest["content_sha256"],
@@ -396,6 +413,7 @@ def run_eval(
         "model": str(spec),
         "bench_content_sha256": manifest["content_sha256"],
         "instruction_enabled": instruction is not None,
+        "blind": blind,
         "limit": limit,
         "items": len(selected),
         "asked": len(pending),
@@ -499,6 +517,8 @@ def format_scores_table(scores: Mapping[str, Any]) -> str:
         lines.append(f"(Average over {summary['average_rows']} rows; missing: "
                      f"{', '.join(summary['rows_missing'])})")
     run = scores.get("run") or {}
+    if run.get("blind"):
+        lines.append("Blind run: the items were asked without their images.")
     if run.get("errors"):
         lines.append(f"{run['errors']} item(s) had a backend error and count as wrong; rerun to "
                      "retry them")

@@ -16,8 +16,10 @@ Dataset exports (``multispa export --dataset``, dispatched by
 :func:`multispa.formats.dataset_export.export_dataset`, records read and checked by
 :mod:`multispa.formats.dataset_source`): :mod:`~multispa.formats.llava` (LLaVA/ShareGPT json),
 :mod:`~multispa.formats.messages` (OpenAI-style messages jsonl for TRL, LLaMA-Factory, ms-swift),
-:mod:`~multispa.formats.hf_parquet` (Hugging Face ``datasets`` Parquet, images embedded) and
-:mod:`~multispa.formats.internvl` (meta JSON for InternVL's fine-tuning script).
+:mod:`~multispa.formats.hf_parquet` (Hugging Face ``datasets`` Parquet, images embedded),
+:mod:`~multispa.formats.internvl` (meta JSON for InternVL's fine-tuning script) and
+:mod:`~multispa.formats.rl` (Parquet prompts, images and ground truth for TRL's GRPO with
+:mod:`multispa.metrics.reward`).
 """
 
 from __future__ import annotations

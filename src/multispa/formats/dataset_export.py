@@ -8,7 +8,9 @@
 - ``hf-parquet`` (:mod:`multispa.formats.hf_parquet`): a Hugging Face ``datasets`` Parquet
   folder with the images embedded, and its dataset card;
 - ``internvl`` (:mod:`multispa.formats.internvl`): meta JSON files for InternVL's fine-tuning
-  script, pointing at the dataset's own ``.jsonl`` files by absolute path.
+  script, pointing at the dataset's own ``.jsonl`` files by absolute path;
+- ``rl`` (:mod:`multispa.formats.rl`): Parquet rows of prompt, images and ground truth that
+  TRL's ``GRPOTrainer`` consumes with :func:`multispa.metrics.reward.reward`.
 
 Every export also writes ``OUT/multispa_export.json`` (format, options, source dataset, image
 folder, records and files per split; no timestamps). Output is atomic: files are written under a
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 #: ``--format`` names of the dataset exports.
-DATASET_FORMATS: tuple[str, ...] = ("llava", "openai-messages", "hf-parquet", "internvl")
+DATASET_FORMATS: tuple[str, ...] = ("llava", "openai-messages", "hf-parquet", "internvl", "rl")
 
 #: How image paths are written: relative to the dataset's ``images/`` folder, or absolute.
 IMAGE_PATH_STYLES: tuple[str, ...] = ("relative", "absolute")
@@ -223,7 +225,8 @@ def export_dataset(
     """Export a dataset folder in ``format_name`` (:data:`DATASET_FORMATS`) into ``out``.
 
     ``options`` go to the format's writer: ``image_paths`` (llava, openai-messages), ``content``
-    (openai-messages, hf-parquet), ``max_shard_bytes`` (hf-parquet), ``repeat_time`` (internvl).
+    (openai-messages, hf-parquet), ``max_shard_bytes`` (hf-parquet, rl), ``repeat_time``
+    (internvl).
 
     Raises:
         ConfigError: unknown format or option value.
@@ -246,5 +249,9 @@ def export_dataset(
         from multispa.formats.internvl import export_internvl
 
         return export_internvl(dataset, out, split=split, **options)
+    if format_name == "rl":
+        from multispa.formats.rl import export_rl
+
+        return export_rl(dataset, out, split=split, **options)
     raise ConfigError(f"unknown dataset export format {format_name!r}: expected one of "
                       f"{', '.join(DATASET_FORMATS)}")

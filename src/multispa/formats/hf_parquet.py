@@ -36,7 +36,7 @@ Columns, one row per record, dataset order:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +62,13 @@ __all__ = [
     "DEFAULT_MAX_SHARD_BYTES",
     "HF_SPLITS",
     "ROW_GROUP_ROWS",
+    "ShardWriter",
     "arrow_schema",
     "dataset_card",
     "export_hf_parquet",
     "hf_features",
     "read_hf_parquet",
+    "write_parquet_export",
 ]
 
 #: multispa split → Hugging Face split name (also the shard file prefix).
@@ -150,7 +152,7 @@ def _row(source: DatasetSource, item: SourceRecord, content: str) -> tuple[dict[
     return row, sum(len(image["bytes"]) for image in images) + text_bytes
 
 
-class _ShardWriter:
+class ShardWriter:
     """Writes one split's rows into numbered staged shards, renamed ``-of-N`` at the end."""
 
     def __init__(self, stage: StagedOutput, prefix: str, schema: pa.Schema,
@@ -269,39 +271,65 @@ def export_hf_parquet(dataset: str | Path, out: str | Path, *, split: str = "all
         MissingFileError, FormatError, DatasetError: a bad dataset (nothing is written then).
     """
     check_style("content", content, CONTENT_STYLES)
+    return write_parquet_export(
+        "hf-parquet", dataset, out, split=split, schema=arrow_schema(content),
+        row=lambda source, item: _row(source, item, content),
+        card=lambda source, counts, shards: dataset_card(source, counts, shards, content),
+        options={"content": content}, max_shard_bytes=max_shard_bytes,
+        row_group_rows=row_group_rows)
+
+
+def write_parquet_export(
+    format_name: str, dataset: str | Path, out: str | Path, *, split: str, schema: pa.Schema,
+    row: Callable[[DatasetSource, SourceRecord], tuple[dict[str, Any], int]],
+    card: Callable[[DatasetSource, Mapping[str, int], Mapping[str, list[str]]], str],
+    options: Mapping[str, Any], max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+    row_group_rows: int = ROW_GROUP_ROWS,
+) -> ExportResult:
+    """A sharded Parquet export (the layout of the module docstring) with its own columns.
+
+    Args:
+        format_name: the export's format name (manifest, result).
+        schema: the shards' Arrow schema (with its ``huggingface`` features metadata).
+        row: one record → (row, approximate size in bytes).
+        card: the ``README.md`` text from the source, records and shards per split written.
+        options: the format's own options for the export manifest.
+
+    Raises:
+        ConfigError: ``max_shard_bytes`` or ``row_group_rows`` < 1, or a bad ``out``.
+        MissingFileError, FormatError, DatasetError: a bad dataset (nothing is written then).
+    """
     if int(max_shard_bytes) < 1 or int(row_group_rows) < 1:
         raise ConfigError(f"max_shard_bytes={max_shard_bytes}, row_group_rows="
                           f"{row_group_rows}: both must be >= 1")
     source = open_dataset(dataset)
     splits = source.resolve_splits(split)
     out_dir = check_out_dir(source, out)
-    schema = arrow_schema(content)
     counts: dict[str, int] = {}
     shards: dict[str, list[str]] = {}
     replaces = [f"data/{HF_SPLITS[name]}-*-of-*.parquet" for name in SPLITS]
     replaces += [CARD_NAME, EXPORT_MANIFEST]
     with StagedOutput(out_dir, replaces) as stage:
         for name in splits:
-            writer = _ShardWriter(stage, HF_SPLITS[name], schema, int(max_shard_bytes),
-                                  int(row_group_rows))
+            writer = ShardWriter(stage, HF_SPLITS[name], schema, int(max_shard_bytes),
+                                 int(row_group_rows))
             try:
                 counts[name] = 0
                 for item in source.records(name):
-                    writer.add(*_row(source, item, content))
+                    writer.add(*row(source, item))
                     counts[name] += 1
                 shards[name] = writer.finish()
             finally:
                 writer.abort()
         written = {name: counts[name] for name in splits if counts[name]}
-        stage.path(CARD_NAME).write_text(dataset_card(source, written, shards, content),
-                                         encoding="utf-8")
+        stage.path(CARD_NAME).write_text(card(source, written, shards), encoding="utf-8")
         stage.path(EXPORT_MANIFEST).write_text(export_manifest(
-            "hf-parquet", source, counts, shards,
-            {"content": content, "max_shard_bytes": int(max_shard_bytes),
+            format_name, source, counts, shards,
+            {**options, "max_shard_bytes": int(max_shard_bytes),
              "row_group_rows": int(row_group_rows)}), encoding="utf-8")
     notes = (f'datasets: load_dataset("{out_dir}") or load_dataset("parquet", '
              f'data_dir="{out_dir / "data"}")',)
-    return ExportResult("hf-parquet", out_dir, counts, tuple(stage.final), source.images_root,
+    return ExportResult(format_name, out_dir, counts, tuple(stage.final), source.images_root,
                         notes)
 
 

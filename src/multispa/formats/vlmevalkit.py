@@ -12,8 +12,6 @@ Columns (tab-separated, UTF-8, fields quoted when they hold a tab, newline or ``
 - ``id``: the benchmark item id (carried into VLMEvalKit's prediction file; scoring joins on it);
 - ``image``: a JSON list of base64 JPEG strings, one per image in prompt order (the original
   JPEG bytes; other formats are re-encoded as JPEG, quality 95);
-- ``image_path``: a JSON list of file names ``<index>_<k>.jpg`` that VLMEvalKit uses when it
-  decodes a multi-image row to disk;
 - ``question``: the prompt as ``multispa eval`` sends it — the item's text without its
   ``<image>`` placeholders (the ``Image-1:``/``Image-2:`` labels stay; VLMEvalKit's default
   prompt puts the images first, in order) followed by the answer-format instruction;
@@ -23,6 +21,20 @@ Columns (tab-separated, UTF-8, fields quoted when they hold a tab, newline or ``
 - ``benchmark_key``: subtask, or ``subtask:adt`` / ``subtask:pstudio`` for object movement;
 - ``answer_type``: label, choice, scalar, vector or coord;
 - ``gt``, ``width_list``, ``height_list``, ``meta``: JSON, as in the bench item.
+
+There is deliberately **no** ``image_path`` column. VLMEvalKit rewrites a dataset TSV larger than
+1 GB (the full benchmark is about 1.9 GB, every item embedding its own frames) into
+``<name>_local.tsv``: it decodes the images into ``$LMUData/images/<name>/``, drops the ``image``
+column and reads the images through ``image_path`` from then on. When the TSV has an
+``image_path`` column, its values are kept as they are, so bare file names would point nowhere
+(VLMEvalKit opens them relative to the working directory); without the column, VLMEvalKit names
+the files itself (``<index>.jpg``, or ``<index>_<k>.jpg`` with ``k`` from 0 when a row has several
+images) and writes their absolute paths into ``image_path``. Below 1 GB it decodes each row when
+it is asked, to ``$LMUData/images/<name>/<index>_<k>.png`` (``<index>.png`` for one image). Both
+paths therefore reach the right images with no ``image_path`` column (VLMEvalKit re-saves the
+decoded pixels with Pillow: PNG, or JPEG at Pillow's default quality above 1 GB), and need no
+sharding (which would split the benchmark into several datasets to run and merge) and no
+absolute paths chosen at export time (which would tie the file to one machine's ``$LMUData``).
 
 Scoring rules (spec §7; deterministic, no LLM judge). VLMEvalKit's generic VQA scoring does not
 apply: score with multispa.
@@ -98,7 +110,7 @@ __all__ = [
 
 TSV_NAME = "MultiSPA.tsv"
 COLUMNS: tuple[str, ...] = (
-    "index", "id", "image", "image_path", "question", "answer", "category", "l2-category",
+    "index", "id", "image", "question", "answer", "category", "l2-category",
     "benchmark_key", "answer_type", "gt", "width_list", "height_list", "meta",
 )
 
@@ -145,7 +157,6 @@ def _row(index: int, item: Mapping[str, Any], bench: Bench) -> dict[str, str]:
         "index": str(index),
         "id": str(item["id"]),
         "image": json.dumps(images),
-        "image_path": json.dumps([f"{index}_{k}.jpg" for k in range(1, len(images) + 1)]),
         "question": question_text(item),
         "answer": gt_text(item),
         "category": str(item["subtask"]),

@@ -7,7 +7,9 @@
 - :mod:`multispa.metrics.aggregate`: per-subtask and pooled per-row accuracy, the unweighted
   Average, MRA, parse failures and stratified percentile-bootstrap intervals;
 - :mod:`multispa.metrics.score`: the scorer entry point (benchmark JSONL + predictions JSONL →
-  JSON report, §7.6); the only module of the package that reads files.
+  JSON report, §7.6); the only module of the package that reads files;
+- :mod:`multispa.metrics.reward`: the same parse and judge per completion, as a reward function
+  with TRL's signature (RL fine-tuning with verifiable rewards, e.g. GRPO).
 
 Nothing here imports model code; everything but :mod:`~multispa.metrics.score` is free of I/O.
 """

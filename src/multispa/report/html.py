@@ -2,11 +2,13 @@
 
 Sections: run summaries; the 12-row table (§7.3 order + Average) for every run, with 95 %
 intervals, beside the paper's published columns (marked *published*: measured on the paper's own,
-unreleased items); one bar chart per row (inline SVG drawn here, no plotting library); the 26
-benchmark-subtask tables (accuracy, interval, MRA, parse failures, n); the object-movement
-ADT/PStudio and static/moving breakdowns; an item browser (filter by run, subtask, verdict, text)
-showing each item's images, question, every run's raw answer, parsed value, ground truth and
-verdict.
+unreleased items); when blind runs are given, the vision gain of each (sighted − blind per row,
+with the ``baseline:prior`` run as the floor; :mod:`multispa.report.vision`), a blind run's
+column following its sighted run's everywhere; one bar chart per row (inline SVG drawn here,
+no plotting library); the 26 benchmark-subtask tables (accuracy, interval, MRA, parse failures,
+n); the object-movement ADT/PStudio and static/moving breakdowns; an item browser (filter by
+run, subtask, verdict, text) showing each item's images, question, every run's raw answer,
+parsed value, ground truth and verdict.
 
 Safety: every text that comes from files (questions, model answers, run names, config values) is
 either written with :func:`html.escape` or shipped inside one JSON data block
@@ -43,8 +45,16 @@ from multispa.metrics.rows import (
     ROWS,
     benchmark_key,
 )
-from multispa.report.load import Bench, RunData
-from multispa.report.markdown import format_pct, run_row_values
+from multispa.report.load import Bench, RunData, run_is_blind
+from multispa.report.markdown import format_pct, run_average_pct, run_row_values
+from multispa.report.vision import (
+    FLOOR_MODEL,
+    VisionPair,
+    arrange_runs,
+    format_gain,
+    vision_gain,
+    vision_pairs,
+)
 
 __all__ = [
     "DEFAULT_ITEMS_PER_KEY",
@@ -170,6 +180,8 @@ def _run_cards(runs: Sequence[RunData], colours: Sequence[str]) -> str:
         instruction = run.config.get("instruction")
         if isinstance(instruction, Mapping) and "enabled" in instruction:
             facts.append(("Answer instruction", "on" if instruction["enabled"] else "off"))
+        if run_is_blind(run.config):
+            facts.append(("Images", "withheld (blind run)"))
         missing = summary.get("rows_missing") or []
         rows_note = ""
         if missing:
@@ -247,6 +259,51 @@ def _main_table(runs: Sequence[RunData], colours: Sequence[str]) -> str:
 </div>"""
 
 
+def _gain_cell(value: float | None) -> str:
+    cls = "num" if not value else ("num gain-pos" if value > 0 else "num gain-neg")
+    return f'<td class="{cls}">{_e(format_gain(value))}</td>'
+
+
+def _vision_table(runs: Sequence[RunData], colours: Sequence[str],
+                  pairs: Sequence[VisionPair]) -> str:
+    """Per pair: sighted, blind, vision gain (sighted − blind) and floor, for 12 rows + Average."""
+    values = [{**run_row_values(run.scores), "average": run_average_pct(run.scores)}
+              for run in runs]
+    gains = [vision_gain(values[pair.sighted], values[pair.blind]) for pair in pairs]
+    head_top = "".join(
+        f'<th colspan="4" class="run-col grp" style="--run:{colours[pair.sighted]}">'
+        f'<span class="swatch"></span>{_e(runs[pair.sighted].label)}</th>' for pair in pairs)
+    head = "".join('<th class="num">Sighted</th><th class="num">Blind</th>'
+                   '<th class="num">Vision gain</th><th class="num">Floor (prior)</th>'
+                   for _ in pairs)
+    body = []
+    for key, name, row_class in [*((row.key, row.name, "") for row in ROWS),
+                                 ("average", "Average", ' class="avg"')]:
+        cells = [f'<th scope="row">{_e(name)}</th>']
+        for pair, gain in zip(pairs, gains, strict=True):
+            floor = values[pair.floor][key] if pair.floor is not None else None
+            cells += [f'<td class="num">{_e(format_pct(values[pair.sighted][key]))}</td>',
+                      f'<td class="num">{_e(format_pct(values[pair.blind][key]))}</td>',
+                      _gain_cell(gain[key]),
+                      f'<td class="num pub">{_e(format_pct(floor))}</td>']
+        body.append(f"<tr{row_class}>" + "".join(cells) + "</tr>")
+    notes = ["Vision gain = sighted − blind accuracy, in points: the blind run asked the same "
+             "items without their images (the prompt says so in one sentence).",
+             f"Floor: the {FLOOR_MODEL} run on the same benchmark (each subtask's most frequent "
+             "label or median value, no images); a blind run near it answers from those "
+             "statistics alone."]
+    if any(pair.floor is None for pair in pairs):
+        notes.append(f"Add a {FLOOR_MODEL} run on the same benchmark to fill the floor column.")
+    return f"""
+<div class="table-wrap">
+<table class="sub-table vision-table">
+  <thead><tr><th></th>{head_top}</tr><tr><th>Row</th>{head}</tr></thead>
+  <tbody>{"".join(body)}</tbody>
+</table>
+</div>
+<ul class="notes">{"".join(f"<li>{_e(note)}</li>" for note in notes)}</ul>"""
+
+
 def _bar_chart(title: str, series: Sequence[tuple[str, float | None, tuple[float, float] | None,
                                                  str, bool]]) -> str:
     """One horizontal bar chart: ``series`` of (name, value %, CI, colour, published)."""
@@ -262,7 +319,8 @@ def _bar_chart(title: str, series: Sequence[tuple[str, float | None, tuple[float
                      f'text-anchor="middle">{tick}</text>')
     for i, (name, value, ci, colour, published) in enumerate(series):
         y = top + i * (bar_h + gap)
-        short = name if len(name) <= 22 else name[:21] + "…"
+        tail = " (blind)" if name.endswith(" (blind)") else ""  # keep a blind run told apart
+        short = name if len(name) <= 22 else name[:21 - len(tail)] + "…" + tail
         parts.append(f'<text x="{label_w - 8}" y="{y + bar_h - 4}" text-anchor="end" '
                      f'class="{"lbl pub-lbl" if published else "lbl"}"><title>{_e(name)}'
                      f'{" (published)" if published else ""}</title>{_e(short)}</text>')
@@ -589,6 +647,8 @@ letter-spacing:0;font-weight:650}
 .sub-table th.grp{text-align:center;border-bottom:2px solid var(--run)}
 .sub-table code{font-size:12.5px}
 .strong{font-weight:600}
+.gain-pos{color:var(--ok);font-weight:600}
+.gain-neg{color:var(--bad);font-weight:600}
 .bad-text{color:var(--bad);font-weight:600}
 .empty{color:#cbd5e1}
 .cards.wide{grid-template-columns:repeat(auto-fill,minmax(520px,1fr))}
@@ -822,6 +882,8 @@ def render_html(runs: Sequence[RunData], *, title: str = "MultiSPA benchmark rep
     """
     if not runs:
         raise ValueError("render_html: need at least one run")
+    runs = arrange_runs(runs)
+    pairs = vision_pairs(runs)
     colours = [RUN_COLOURS[i % len(RUN_COLOURS)] for i in range(len(runs))]
     thumbs = _Thumbnails(thumb_width_px, jpeg_quality)
     data = _browser_data(runs, colours, items_per_key, thumbs)
@@ -837,6 +899,9 @@ def render_html(runs: Sequence[RunData], *, title: str = "MultiSPA benchmark rep
          "Accuracy in %, rows pooled over their benchmark subtasks, Average = unweighted mean "
          "of the 12 rows. Published columns are the paper's printed figures, measured on its "
          "own (unreleased) items.", _main_table(runs, colours) + _notes()),
+        *([("vision", "Vision gain: sighted vs blind",
+            "What each model gets from seeing the images: accuracy in % with and without them.",
+            _vision_table(runs, colours, pairs))] if pairs else []),
         ("charts", "Row by row", "Runs with 95 % intervals; hatched bars are published values.",
          _charts(runs, colours)),
         ("subtasks", "The 26 benchmark subtasks",

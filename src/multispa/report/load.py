@@ -36,6 +36,7 @@ __all__ = [
     "load_bench",
     "load_run",
     "load_runs",
+    "run_is_blind",
     "run_label",
 ]
 
@@ -118,8 +119,19 @@ def load_bench(bench_dir: str | Path) -> Bench:
     return Bench(root, manifest, items)
 
 
+def run_is_blind(config: Mapping[str, Any]) -> bool:
+    """Whether a run's config says its items were asked without images (``--blind``)."""
+    return config.get("blind") is True
+
+
 def run_label(config: Mapping[str, Any], run_dir: Path) -> str:
-    """The display name of a run: its model spec, else the folder name."""
+    """The display name of a run: its model spec, else the folder name; `` (blind)`` appended
+    for a blind run."""
+    label = _base_label(config, run_dir)
+    return f"{label} (blind)" if run_is_blind(config) else label
+
+
+def _base_label(config: Mapping[str, Any], run_dir: Path) -> str:
     for key in ("label", "name"):
         if isinstance(config.get(key), str) and config[key]:
             return config[key]

@@ -32,6 +32,20 @@ DEFAULT_INSTRUCTION = (
 )
 
 
+#: The sentence a blind run (``multispa eval --blind``) puts before every prompt.
+BLIND_NOTE = ("The images are not shown to you: answer from the text alone, giving your best "
+              "estimate.")
+
+
+def blind_prompt(text: str) -> str:
+    """A prompt without its images: :data:`BLIND_NOTE`, a newline, then :func:`prompt_text`.
+
+    ``"Image-1: <image>\nImage-2: <image>\nQ?"`` → ``BLIND_NOTE + "\nImage-1:\nImage-2:\nQ?"``
+    (the ``Image-k:`` labels stay, since the question refers to the images by them).
+    """
+    return f"{BLIND_NOTE}\n{prompt_text(text)}"
+
+
 def prompt_text(text: str) -> str:
     """The prompt with every ``<image>`` removed and the lines this empties dropped.
 
@@ -54,7 +68,8 @@ class EvalItem:
 
     Attributes:
         id: the record id.
-        images: absolute image paths, in prompt order (one per ``<image>`` in ``text``).
+        images: absolute image paths, in prompt order (one per ``<image>`` in ``text``; none
+            in a blind run, whose text has no ``<image>``).
         text: the human turn, ``<image>`` placeholders included, plus the answer instruction.
         subtask: subtask name; ``answer_type``: label/choice/scalar/vector/coord.
         record: the full benchmark item (baselines read ``gt`` and ``meta`` from it; model
