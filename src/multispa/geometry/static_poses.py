@@ -215,8 +215,29 @@ def _spread_m(points: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
+class _Tracks:
+    """A group's tracks in coordinates-major layout with the sums every fit reuses.
+
+    ``stacked`` ``(3T, M)``: row ``3t + k`` holds coordinate k of every track in frame t;
+    ``squares`` ``(T, M)``: ``‖p_tn‖²``; ``track_squares`` ``(M,)``: ``Σ_t ‖p_tn‖²``.
+    """
+
+    stacked: np.ndarray
+    squares: np.ndarray
+    track_squares: np.ndarray
+
+    @classmethod
+    def of(cls, points: np.ndarray) -> _Tracks:
+        """From ``(T, M, 3)`` positions."""
+        columns = np.ascontiguousarray(np.swapaxes(points, 1, 2), dtype=np.float64)
+        squares = np.einsum("tkm,tkm->tm", columns, columns)
+        frames, _, count = columns.shape
+        return cls(columns.reshape(3 * frames, count), squares, squares.sum(axis=0))
+
+
+@dataclass(frozen=True)
 class _Fit:
-    """One alignment of every frame onto a target structure (coordinates-major layout).
+    """One alignment of every frame onto a target structure.
 
     ``keep`` ``(M,)`` bool: the tracks fitted; ``rotation`` ``(T, 3, 3)`` and ``translation``
     ``(T, 3)`` map camera t onto the target; ``structure`` ``(3, M)`` the mean aligned position
@@ -232,32 +253,48 @@ class _Fit:
     track_residual_m: np.ndarray
 
 
-def _fit(columns: np.ndarray, keep: np.ndarray, target: np.ndarray) -> _Fit:
-    """Align every frame of ``columns`` ``(T, 3, M)`` onto ``target`` ``(3, M)`` over ``keep``.
+def _fit(tracks: _Tracks, keep: np.ndarray, target: np.ndarray) -> _Fit:
+    """Align every frame onto ``target`` ``(3, M)`` over the ``keep`` tracks.
 
-    Each step is one BLAS product or one elementwise pass over the ``(T, 3, M)`` points.
+    Every step is a BLAS product over the ``(3T, M)`` points or works on small arrays: the
+    residuals come from the identities ``Σ_t ‖R_t·a_t − m‖² = Σ_t ‖a_t‖² − T·‖m‖²`` (m the mean
+    of the rotated ``a_t``, rotations keeping lengths) and
+    ``Σ_n w_n·‖R·a_n − m_n‖² = Σ w‖a‖² + Σ w‖m‖² − 2·tr(R·Σ w·a·mᵀ)``, never forming the
+    aligned points.
     """
-    frames, _, count = columns.shape
+    stacked = tracks.stacked
+    frames = stacked.shape[0] // 3
     weights = keep.astype(np.float64)
     total = weights.sum()
-    stacked = columns.reshape(3 * frames, count)
-    centroids = (stacked @ weights / total).reshape(frames, 3)
+    centroids = (stacked @ weights / total).reshape(frames, 3)  # c_t over the kept tracks
     target_centroid = target @ weights / total
     # H_t = Σ_n w_n·(p_tn − c_t)(s_n − s̄)ᵀ; the weighted target is centred, so p needs no centring.
     weighted_target = (target - target_centroid[:, None]) * weights
     rotation, _ = _rotations((stacked @ weighted_target.T).reshape(frames, 3, 3))
-    offsets = rotation @ columns
-    offsets -= rotation @ centroids[:, :, None]
-    mean = offsets.mean(axis=0)
-    offsets -= mean
-    squares = (offsets * offsets).sum(axis=1)  # (T, M)
+    # m_n = mean_t R_t·(p_tn − c_t): the structure about the target's centroid.
+    rotated_centroid = np.einsum("tij,tj->i", rotation, centroids)
+    mean = np.swapaxes(rotation, 0, 1).reshape(3, 3 * frames) @ stacked
+    mean -= rotated_centroid[:, None]
+    mean /= frames
+    # Per track: mean_t ‖p_tn − c_t‖² − ‖m_n‖².
+    centred_squares = (
+        tracks.track_squares - 2.0 * (centroids.reshape(-1) @ stacked) + np.sum(centroids**2)
+    )
+    track_squares = centred_squares / frames - np.sum(mean * mean, axis=0)
+    # Per frame over the kept tracks.
+    weighted_mean = mean * weights
+    spread = tracks.squares @ weights - total * np.sum(centroids**2, axis=1)
+    cross = (stacked @ weighted_mean.T).reshape(frames, 3, 3)
+    cross -= centroids[:, :, None] * weighted_mean.sum(axis=1)[None, None, :]
+    trace = np.einsum("tij,tji->t", rotation, cross)
+    frame_squares = (spread + np.sum(weighted_mean * mean) - 2.0 * trace) / total
     return _Fit(
         keep=keep,
         rotation=rotation,
         translation=target_centroid - np.einsum("tij,tj->ti", rotation, centroids),
         structure=mean + target_centroid[:, None],
-        frame_residual_m=np.sqrt(squares @ weights / total),
-        track_residual_m=np.sqrt(squares.mean(axis=0)),
+        frame_residual_m=np.sqrt(np.maximum(frame_squares, 0.0)),
+        track_residual_m=np.sqrt(np.maximum(track_squares, 0.0)),
     )
 
 
@@ -265,7 +302,7 @@ def _fit(columns: np.ndarray, keep: np.ndarray, target: np.ndarray) -> _Fit:
 MAX_REFITS = 8
 
 
-def _robust_fit(columns: np.ndarray, outlier_m: float) -> _Fit:
+def _robust_fit(tracks: _Tracks, outlier_m: float) -> _Fit:
     """Fit every frame onto the group's mean structure, without its non-rigid tracks.
 
     Two passes over all tracks (onto frame 0, then onto the mean aligned structure). When some
@@ -273,14 +310,14 @@ def _robust_fit(columns: np.ndarray, outlier_m: float) -> _Fit:
     better half of the tracks and is repeated with the tracks within
     ``max(outlier_m, 3 × median inlier residual)`` until that set is stable.
     """
-    keep = np.ones(columns.shape[2], dtype=bool)
-    fit = _fit(columns, keep, columns[0])
-    fit = _fit(columns, keep, fit.structure)
+    keep = np.ones(tracks.stacked.shape[1], dtype=bool)
+    fit = _fit(tracks, keep, tracks.stacked[:3])
+    fit = _fit(tracks, keep, fit.structure)
     if np.all(fit.track_residual_m <= outlier_m):
         return fit
     keep = fit.track_residual_m <= np.median(fit.track_residual_m)
     for _ in range(MAX_REFITS):
-        fit = _fit(columns, keep, fit.structure)
+        fit = _fit(tracks, keep, fit.structure)
         limit = max(outlier_m, 3.0 * float(np.median(fit.track_residual_m[keep])))
         keep = fit.track_residual_m <= limit
         if np.array_equal(keep, fit.keep):
@@ -324,8 +361,8 @@ def static_scene_poses(
             f"frame(s), first at frame {t}"
         )
         return StaticScenePoses(group, none, None, None, POSE_RESIDUAL, message)
-    columns = np.ascontiguousarray(np.swapaxes(points, 1, 2), dtype=np.float64)  # (T, 3, M)
-    fit = _robust_fit(columns, 2.0 * max_residual_m)
+    tracks = _Tracks.of(points)
+    fit = _robust_fit(tracks, 2.0 * max_residual_m)
     inliers = group.members[fit.keep]
     if inliers.size < min_tracks:
         message = (
@@ -333,7 +370,7 @@ def static_scene_poses(
             f"it (need {min_tracks})"
         )
         return StaticScenePoses(group, inliers, None, None, NO_STATIC_SCENE, message)
-    spread = _spread_m(columns[0].T[fit.keep])
+    spread = _spread_m(tracks.stacked[:3].T[fit.keep])
     if spread < MIN_SPREAD_M:
         message = (
             f"static group ({inliers.size} tracks) is nearly collinear: {1000 * spread:.1f} mm "
