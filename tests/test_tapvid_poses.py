@@ -290,3 +290,36 @@ def test_nan_tracks_give_a_one_line_error_naming_the_file(tmp_path: Path) -> Non
     assert result.exit_code == 1
     rows = [line for line in result.output.splitlines() if clip_id in line]
     assert len(rows) == 1 and "ERROR" in rows[0] and expected in rows[0]
+
+
+def test_old_clip_caches_are_refused_and_rebuilt_by_prepare(tmp_path: Path) -> None:
+    from multispa.cache.tapvid_cache import load_tapvid_cache
+    from multispa.errors import CacheError
+
+    synth = tmp_path / "synth"
+    summary = _synth(synth, 1.5, clips=1, tracks=64)
+    (clip_id,) = [c.split("/")[1] for c in summary.clips]
+    cache = tmp_path / "cache"
+    config = PrepareConfig(cache=cache, tapvid3d=synth / "tapvid3d")
+    prepare(config)
+    unit = cache / "tapvid3d" / "adt" / clip_id
+    # Make it look like a cache of the previous format (version 1, no pose source).
+    meta = json.loads((unit / "meta.json").read_text())
+    meta["cache_version"] = 1
+    meta["identity_extrinsics"] = False
+    del meta["pose_source"], meta["poses"]
+    (unit / "meta.json").write_text(json.dumps(meta))
+    marker = cache / "_done" / "tapvid3d" / "adt" / f"{clip_id}.json"
+    done = json.loads(marker.read_text())
+    done["settings_digest"] = config.settings_digest()  # what the previous version stored
+    marker.write_text(json.dumps(done))
+    with pytest.raises(CacheError) as error:
+        load_tapvid_cache(unit)
+    message = str(error.value)
+    assert "\n" not in message and str(unit) in message
+    assert "format 1, expected 2" in message and "run `multispa prepare` again" in message
+    (report,) = prepare(config).reports
+    assert report.status == "built"
+    assert load_tapvid_cache(unit).meta["pose_source"] == "extrinsics"
+    (report,) = prepare(config).reports
+    assert report.status == "skipped"

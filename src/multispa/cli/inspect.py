@@ -57,9 +57,9 @@ def print_tapvid_table(rows: list[ClipSummary], split_sources: dict[str, str]) -
         if row.warning:
             usable += f" (warning: {row.warning})"
         worst = "-" if row.worst_residual_m is None else f"{1000 * row.worst_residual_m:.2f}"
-        static = f"{row.rigid_tracks}/{row.static_tracks}" if row.rigid_tracks else "-"
-        if not row.rigid_tracks and row.static_tracks:
-            static = str(row.static_tracks)
+        static = str(row.static_tracks or "-")
+        if row.rigid_tracks:
+            static = f"{row.rigid_tracks}/{row.static_tracks}"
         click.echo(
             f"  {row.subset:<9}{row.clip_id:<22}{row.split or '-':<7}{row.frames:>7}"
             f"{row.tracks:>7}{_size(row.image_size):>10}"

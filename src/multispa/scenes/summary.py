@@ -123,7 +123,9 @@ def summarize_tapvid3d(root: Path) -> tuple[TapVid3DDataset, list[ClipSummary]]:
                 rows.append(ClipSummary(subset, clip_id, split, error=str(error)))
                 continue
             poses = dataset.poses(clip)
-            worst = poses.worst_m if poses.usable else poses.residual_m or poses.drift_m
+            worst = poses.worst_m if poses.usable else poses.residual_m
+            if worst is None and not poses.usable:
+                worst = poses.drift_m
             rows.append(
                 ClipSummary(
                     subset=subset,
