@@ -170,6 +170,14 @@ def pose_counts(reports: list[UnitReport]) -> dict[str, int]:
     return counts
 
 
+def _pose_entry(config: PrepareConfig, reports: list[UnitReport]) -> dict[str, Any]:
+    """The manifest's ``tapvid3d_poses`` entry (pose settings and counts), when clips are read."""
+    if config.tapvid3d is None:
+        return {}
+    entry = {"settings": config.tapvid_settings(), "counts": pose_counts(reports)}
+    return {"tapvid3d_poses": entry}
+
+
 def _marker_path(cache: Path, unit_id: str) -> Path:
     return cache / DONE_DIR / f"{unit_id}.json"
 
@@ -387,30 +395,29 @@ def prepare(
             on_report(report)
     reports.sort(key=lambda report: report.unit_id)
     split_of = {unit.unit_id: unit.split for unit in units}
-    manifest: dict[str, Any] = {
-        "multispa_version": __version__,
-        "settings": config.output_settings(),
-        "sources": {
-            "scannet": str(config.scannet) if config.scannet else None,
-            "tapvid3d": str(config.tapvid3d) if config.tapvid3d else None,
+    write_json(
+        config.cache / "manifest.json",
+        {
+            "multispa_version": __version__,
+            "settings": config.output_settings(),
+            "sources": {
+                "scannet": str(config.scannet) if config.scannet else None,
+                "tapvid3d": str(config.tapvid3d) if config.tapvid3d else None,
+            },
+            "splits": splits,
+            **_pose_entry(config, reports),
+            "units": {
+                report.unit_id: {
+                    "split": split_of[report.unit_id],
+                    "status": "done" if report.status in ("built", "skipped") else report.status,
+                    "counts": report.counts,
+                    "error": report.error,
+                    **({"warning": report.warning} if report.warning else {}),
+                }
+                for report in reports
+            },
         },
-        "splits": splits,
-        "units": {
-            report.unit_id: {
-                "split": split_of[report.unit_id],
-                "status": "done" if report.status in ("built", "skipped") else report.status,
-                "counts": report.counts,
-                "error": report.error,
-                **({"warning": report.warning} if report.warning else {}),
-            }
-            for report in reports
-        },
-    }
-    if config.tapvid3d is not None:
-        manifest["tapvid3d_poses"] = {
-            "settings": config.tapvid_settings(), "counts": pose_counts(reports)
-        }
-    write_json(config.cache / "manifest.json", manifest)
+    )
     wall = _since(start)
     peak = max([_peak_rss_mb(), *(report.peak_rss_mb for report in reports)])
     summary = PrepareSummary(reports=reports, wall_seconds=wall, peak_rss_mb=peak)
