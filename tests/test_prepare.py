@@ -243,8 +243,14 @@ def test_tapvid_cache_world_tracks_and_groups(synthetic: Path, cache: Path) -> N
         assert clip.tracks_world.shape[0] == clip.meta["num_frames"]
         # A static-object track does not move in the world; grouped tracks share a group.
         assert (clip.group_of_track >= 0).sum() > 0
-        assert clip.meta["identity_extrinsics"] == (subset == "pstudio")
+        assert clip.meta["cache_version"] == 2
+        assert clip.meta["pose_source"] == {"adt": "extrinsics", "pstudio": "fixed"}[subset]
+        assert clip.meta["poses"]["pose_source"] == clip.meta["pose_source"]
         assert "tracks" in truth or "objects" in truth
+    poses = manifest["tapvid3d_poses"]
+    assert poses["counts"] == {"extrinsics": 1, "static_scene": 0, "fixed": 1, "warnings": 0}
+    assert poses["settings"]["cache_version"] == 2
+    assert poses["settings"]["poses"]["max_residual_m"] == 0.005
 
 
 def _tree_hashes(root: Path) -> dict[str, str]:

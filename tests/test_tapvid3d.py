@@ -15,7 +15,6 @@ from PIL import Image
 from multispa.errors import ConfigError, FormatError, MissingFileError
 from multispa.scenes.splits import hash_split
 from multispa.scenes.tapvid3d import (
-    ADT_NO_EXTRINSICS,
     TapVid3DDataset,
     load_tapvid3d_clip,
     sequence_of,
@@ -103,7 +102,8 @@ def test_load_values(tmp_path: Path) -> None:
     np.testing.assert_array_equal(clip.queries_xyt, expected["queries_xyt"])
     assert clip.cam_from_world.dtype == np.float64
     np.testing.assert_array_equal(clip.cam_from_world, _pose_frame1())
-    assert clip.identity_extrinsics is False
+    assert clip.has_extrinsics is True
+    assert clip.pose_source == "extrinsics"
     assert (clip.num_frames, clip.num_tracks) == (T, N)
 
 
@@ -141,7 +141,8 @@ def test_lowercase_track_key(tmp_path: Path) -> None:
 def test_identity_fallback_and_optional_queries(tmp_path: Path) -> None:
     path = _write(tmp_path / "pstudio" / "p_1.npz", extrinsics_w2c=None, queries_xyt=None)
     clip = load_tapvid3d_clip(path)
-    assert clip.identity_extrinsics is True
+    assert clip.has_extrinsics is False
+    assert clip.pose_source == "fixed"
     assert clip.queries_xyt is None
     np.testing.assert_array_equal(clip.cam_from_world, np.tile(np.eye(4), (T, 1, 1)))
     np.testing.assert_allclose(clip.tracks_world(), clip.tracks_cam, atol=1e-6)
@@ -373,7 +374,20 @@ def test_hash_fallback_keeps_sequences_together(tmp_path: Path) -> None:
     assert not {sequence_of(c) for c in train} & {sequence_of(c) for c in val}
 
 
-def test_usable_rule_and_iter_usable(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_adt_without_extrinsics_has_no_poses_until_resolved(tmp_path: Path) -> None:
+    clip = load_tapvid3d_clip(_write(tmp_path / "adt" / "a_1.npz", extrinsics_w2c=None))
+    assert clip.has_extrinsics is False and clip.pose_source is None
+    for method in (clip.tracks_world, clip.camera_centres):
+        with pytest.raises(ValueError, match="not resolved"):
+            method()
+    resolved = clip.with_poses(_pose_frame1(), "static_scene")
+    assert resolved.pose_source == "static_scene"
+    np.testing.assert_allclose(resolved.camera_centres()[1], [3.0, -2.0, -1.0], atol=1e-12)
+
+
+def test_pose_rule_and_iter_usable(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Four tracks make no rigid group: an ADT clip without extrinsics has no static scene to
+    take poses from; with extrinsics they are used unchecked (warned); PStudio is fixed."""
     _write(tmp_path / "adt" / "a_1.npz", extrinsics_w2c=None)
     _write(tmp_path / "adt" / "b_1.npz")
     _write(tmp_path / "adt" / "c_1.npz", extrinsics_w2c=None)
@@ -384,25 +398,37 @@ def test_usable_rule_and_iter_usable(tmp_path: Path, caplog: pytest.LogCaptureFi
     (tmp_path / "pstudio" / "val.txt").write_text("")
     dataset = TapVid3DDataset(tmp_path)
 
-    adt_identity = dataset.load("adt", "a_1")
-    assert adt_identity.identity_extrinsics is True
-    assert dataset.usable(adt_identity) == (False, ADT_NO_EXTRINSICS)
-    assert dataset.usable(dataset.load("adt", "b_1")) == (True, "")
-    ok, reason = dataset.usable(dataset.load("pstudio", "p_1"))
-    assert ok is True
-    assert "identity" in reason
+    refused = dataset.poses(dataset.load("adt", "a_1"))
+    assert (refused.usable, refused.source, refused.reason) == (False, None, "no_static_scene")
+    assert refused.explain().startswith("no_static_scene: ")
+    given = dataset.poses(dataset.load("adt", "b_1"))
+    assert (given.source, given.reason) == ("extrinsics", "")
+    assert given.warning.startswith("extrinsics_w2c not checked")
+    fixed = dataset.poses(dataset.load("pstudio", "p_1"))
+    assert fixed.source == "fixed" and not fixed.warning
+    assert fixed.cam_from_world is not None
+    np.testing.assert_array_equal(fixed.cam_from_world, np.tile(np.eye(4), (T, 1, 1)))
 
     with caplog.at_level(logging.WARNING, logger="multispa.scenes.tapvid3d"):
         adt_clips = list(dataset.iter_usable("adt", "train"))
     assert [c.clip_id for c in adt_clips] == ["b_1"]
+    assert adt_clips[0].pose_source == "extrinsics"
     np.testing.assert_array_equal(adt_clips[0].cam_from_world, _pose_frame1())
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warned) == 2
-    assert "adt/a_1" in warned[0] and ADT_NO_EXTRINSICS in warned[0]
-    assert [c.clip_id for c in dataset.iter_usable("pstudio", "train")] == ["p_1"]
+    assert len(warned) == 3
+    assert "adt/a_1" in warned[0] and "no_static_scene" in warned[0]
+    assert "adt/b_1" in warned[1] and "not checked" in warned[1]
+    pstudio = list(dataset.iter_usable("pstudio", "train"))
+    assert [(c.clip_id, c.pose_source) for c in pstudio] == [("p_1", "fixed")]
     list(dataset.iter_usable("adt", "train"))  # a second pass does not double-count
-    assert dataset.skipped == {ADT_NO_EXTRINSICS: 2}
+    assert dataset.skipped == {"no_static_scene": 2}
     assert list(dataset.iter_usable("adt", "val")) == []
+
+
+def test_excluded_subset_is_never_usable(tmp_path: Path) -> None:
+    clip = load_tapvid3d_clip(_write(tmp_path / "drivetrack" / "d_1.npz"))
+    poses = TapVid3DDataset.poses(clip)
+    assert (poses.usable, poses.reason) == (False, "excluded_subset")
 
 
 def test_iter_usable_on_error(tmp_path: Path) -> None:

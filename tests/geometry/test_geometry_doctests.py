@@ -17,6 +17,7 @@ MODULES = [
     "boxes",
     "coverage",
     "rigid",
+    "static_poses",
 ]
 
 

@@ -1,16 +1,24 @@
-"""Per-clip TAPVid-3D cache: frames, world tracks, visibility in bounds and rigid groups.
+"""Per-clip TAPVid-3D cache: frames, world tracks, camera poses, visibility in bounds and rigid
+groups.
 
 Folder ``<cache>/tapvid3d/<subset>/<clip>/``:
 
-- ``meta.json``: clip id, subset, split, intrinsics, image size, identity-extrinsics flag.
+- ``meta.json``: ``cache_version`` (:data:`TAPVID_CACHE_VERSION`), clip id, subset, split,
+  intrinsics, image size, rigid-group settings, ``pose_source`` (``extrinsics``,
+  ``static_scene`` or ``fixed``) and ``poses`` (static group size, worst residual or drift,
+  warning; see :class:`multispa.scenes.tapvid_poses.ClipPoses`).
 - ``images/<t:05d>.jpg``: frames, the original JPEG bytes.
 - ``tracks_world.npy``: ``(T, N, 3)`` float32 world positions, metres (spec §3.1).
 - ``uv.npy``: ``(T, N, 2)`` float32 pixel projection of each track in its frame.
 - ``visible.npy``: ``(T, N)`` bool: the file's visibility AND in bounds (z > 0, inside image).
-- ``cam_from_world.npy``: ``(T, 4, 4)`` float64 world-to-camera per frame.
+- ``cam_from_world.npy``: ``(T, 4, 4)`` float64 world-to-camera per frame, the poses in use
+  (for ``static_scene`` the world is frame 0's camera).
 - ``camera_centres.npy``: ``(T, 3)`` float64 camera centres, world frame.
 - ``group_of_track.npy``: ``(N,)`` int32 rigid group index per track (−1: in no group); groups
   follow spec §5.5 and are numbered by their smallest track index.
+
+Caches of an older format (version 1 had no pose source) are refused with a
+:class:`~multispa.errors.CacheError`; ``multispa prepare`` rebuilds them.
 """
 
 from __future__ import annotations
@@ -22,10 +30,19 @@ from typing import Any
 import numpy as np
 
 from multispa.cache.files import read_json, read_npy, write_json, write_npy
-from multispa.cache.scannet_cache import CACHE_VERSION
+from multispa.errors import CacheError
 from multispa.geometry.camera import in_bounds, project_points
 from multispa.geometry.rigid import rigid_groups
+from multispa.scenes.tapvid_poses import (
+    DEFAULT_POSE_CHECK,
+    ClipPoses,
+    PoseCheckConfig,
+    resolve_clip_poses,
+)
 from multispa.scenes.types import Intrinsics, TapVidClip
+
+#: Format of the clip caches; 2 added the pose source (static-scene poses for ADT).
+TAPVID_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,35 @@ class ClipCacheSummary:
     tracks: int
     groups: int
     grouped_tracks: int
+    pose_source: str
+
+
+@dataclass(frozen=True)
+class ClipAnalysis:
+    """A clip's rigid groups and the poses it will use (computed before anything is written).
+
+    Attributes:
+        groups: rigid groups as ascending track-index arrays, numbered by smallest index.
+        poses: the pose decision; ``poses.usable`` is False for a clip that must be skipped.
+    """
+
+    groups: list[np.ndarray]
+    poses: ClipPoses
+
+
+def analyse_clip(
+    clip: TapVidClip,
+    groups: RigidGroupConfig = RigidGroupConfig(),
+    poses: PoseCheckConfig = DEFAULT_POSE_CHECK,
+) -> ClipAnalysis:
+    """Rigid-body segmentation and pose decision of one clip."""
+    group_list = rigid_groups(
+        clip.tracks_cam,
+        motion_eps_m=groups.motion_eps_m,
+        cut_distance=groups.cut_distance,
+        min_size=groups.min_size,
+    )
+    return ClipAnalysis(group_list, resolve_clip_poses(clip, group_list, poses))
 
 
 def build_tapvid_cache(
@@ -55,9 +101,28 @@ def build_tapvid_cache(
     *,
     split: str | None,
     groups: RigidGroupConfig = RigidGroupConfig(),
+    analysis: ClipAnalysis | None = None,
     inputs: dict[str, Any] | None = None,
 ) -> ClipCacheSummary:
-    """Compute and write the cache of one clip into ``out_dir``."""
+    """Compute and write the cache of one usable clip into ``out_dir``.
+
+    Args:
+        clip: the clip as loaded.
+        out_dir: the cache folder.
+        split: ``"train"``, ``"val"`` or ``None``.
+        groups: the segmentation settings (recorded; used when ``analysis`` is ``None``).
+        analysis: :func:`analyse_clip`'s result, when already computed.
+        inputs: input fingerprints to record.
+
+    Raises:
+        ValueError: the clip is unusable (check ``analysis.poses.usable`` first).
+    """
+    if analysis is None:
+        analysis = analyse_clip(clip, groups)
+    poses = analysis.poses
+    if poses.source is None or poses.cam_from_world is None:
+        raise ValueError(f"{clip.path}: unusable clip ({poses.explain()})")
+    clip = clip.with_poses(poses.cam_from_world, poses.source)
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     for t, jpeg in enumerate(clip.images_jpeg):
@@ -69,12 +134,7 @@ def build_tapvid_cache(
     width, height = clip.image_size
     visible = np.asarray(clip.visibility, dtype=bool) & in_bounds(uv, z, width, height)
 
-    group_list = rigid_groups(
-        clip.tracks_cam,
-        motion_eps_m=groups.motion_eps_m,
-        cut_distance=groups.cut_distance,
-        min_size=groups.min_size,
-    )
+    group_list = analysis.groups
     group_of_track = np.full(num_tracks, -1, dtype=np.int32)
     for index, members in enumerate(group_list):
         group_of_track[members] = index
@@ -89,7 +149,7 @@ def build_tapvid_cache(
     write_json(
         out_dir / "meta.json",
         {
-            "cache_version": CACHE_VERSION,
+            "cache_version": TAPVID_CACHE_VERSION,
             "dataset": "tapvid3d",
             "clip_id": clip.clip_id,
             "subset": clip.subset,
@@ -98,7 +158,8 @@ def build_tapvid_cache(
             "num_tracks": int(num_tracks),
             "image_size": list(clip.image_size),
             "intrinsics": intrinsics.to_json(),
-            "identity_extrinsics": clip.identity_extrinsics,
+            "pose_source": poses.source,
+            "poses": poses.to_json(),
             "num_groups": len(group_list),
             "rigid_groups": {
                 "motion_eps_m": groups.motion_eps_m,
@@ -115,6 +176,7 @@ def build_tapvid_cache(
         tracks=int(num_tracks),
         groups=len(group_list),
         grouped_tracks=int(np.count_nonzero(group_of_track >= 0)),
+        pose_source=poses.source,
     )
 
 
@@ -142,11 +204,26 @@ class TapVidCache:
 
 
 def load_tapvid_cache(path: Path) -> TapVidCache:
-    """Open a clip cache written by :func:`build_tapvid_cache`."""
+    """Open a clip cache written by :func:`build_tapvid_cache`.
+
+    Raises:
+        CacheError: the cache has no ``meta.json`` or was written in another format version.
+    """
     path = Path(path)
+    meta_path = path / "meta.json"
+    if not meta_path.is_file():
+        raise CacheError(f"{path}: not a TAPVid-3D clip cache (no meta.json)")
+    meta = read_json(meta_path)
+    version = meta.get("cache_version")
+    if version != TAPVID_CACHE_VERSION:
+        raise CacheError(
+            f"{path}: TAPVid-3D clip cache format {version}, expected {TAPVID_CACHE_VERSION} "
+            "(older caches have no camera pose source); run `multispa prepare` again on this "
+            "cache to rebuild its clips"
+        )
     return TapVidCache(
         path=path,
-        meta=read_json(path / "meta.json"),
+        meta=meta,
         tracks_world=read_npy(path / "tracks_world.npy"),
         uv=read_npy(path / "uv.npy"),
         visible=read_npy(path / "visible.npy"),

@@ -39,22 +39,32 @@ def print_scannet_table(rows: list[SceneSummary], split_source: str) -> None:
 
 
 def print_tapvid_table(rows: list[ClipSummary], split_sources: dict[str, str]) -> None:
-    """Print one line per TAPVid-3D clip."""
+    """Print one line per TAPVid-3D clip: sizes, the pose source it will use, its static group
+    (tracks that stay rigid / tracks of the largest rigid group), the worst per-frame residual of
+    those poses in mm (static-scene fit, or drift under the file's extrinsics), and whether it is
+    usable."""
     sources = ", ".join(f"{subset}: {source}" for subset, source in split_sources.items())
     click.echo(f"TAPVid-3D: {len(rows)} clips (splits from {sources or '-'})")
     click.echo(
         f"  {'subset':<9}{'clip':<22}{'split':<7}{'frames':>7}{'tracks':>7}{'image':>10}"
-        f"{'extrinsics':>12}  usable"
+        f"{'extrinsics':>11}  {'poses':<13}{'static':>9}{'worst mm':>9}  usable"
     )
     for row in rows:
         if row.error is not None:
             click.echo(f"  {row.subset:<9}{row.clip_id:<22}{row.split or '-':<7}ERROR {row.error}")
             continue
         usable = "yes" if row.usable else f"no ({row.reason})"
+        if row.warning:
+            usable += f" (warning: {row.warning})"
+        worst = "-" if row.worst_residual_m is None else f"{1000 * row.worst_residual_m:.2f}"
+        static = str(row.static_tracks or "-")
+        if row.rigid_tracks:
+            static = f"{row.rigid_tracks}/{row.static_tracks}"
         click.echo(
             f"  {row.subset:<9}{row.clip_id:<22}{row.split or '-':<7}{row.frames:>7}"
             f"{row.tracks:>7}{_size(row.image_size):>10}"
-            f"{'yes' if row.extrinsics else 'identity':>12}  {usable}"
+            f"{'yes' if row.extrinsics else 'no':>11}  {row.pose_source or '-':<13}"
+            f"{static:>9}{worst:>9}  {usable}"
         )
 
 

@@ -37,12 +37,25 @@ def print_prepare_summary(summary: PrepareSummary) -> None:
         f"   frames {sum(r.counts.get('frames', 0) for r in clips):>7}"
         f"   tracks {summary.total('tracks'):>7}   rigid groups {summary.total('groups'):>5}"
     )
+    if clips:
+        poses = summary.pose_sources()
+        unusable_reasons = ", ".join(
+            f"{key.removeprefix('unusable_')} {n}" for key, n in poses.items()
+            if key.startswith("unusable_")
+        )
+        click.echo(
+            f"  TAPVid-3D poses  extrinsics {poses['extrinsics']}   static_scene "
+            f"{poses['static_scene']}   fixed {poses['fixed']}   warnings {poses['warnings']}"
+            + (f"   unusable: {unusable_reasons}" if unusable_reasons else "")
+        )
     click.echo(
         f"  wall time {summary.wall_seconds:.1f} s, peak memory {summary.peak_rss_mb:.0f} MB"
     )
     for report in summary.reports:
         if report.status in ("failed", "unusable"):
             click.echo(f"  {report.status}: {report.unit_id}: {report.error}")
+        elif report.warning:
+            click.echo(f"  warning: {report.unit_id}: {report.warning}")
 
 
 @click.command("prepare")

@@ -22,4 +22,7 @@ Modules (import them directly; this package imports none of them):
 - ``boxes``: gravity-aligned minimum-area oriented boxes (rotating calipers on the xy hull).
 - ``coverage``: exact minimal covering frame sets (singletons and pairs) of spec §5.4.
 - ``rigid``: rigid-body grouping of 3-D tracks (spec §5.5).
+- ``static_poses``: camera poses from the static scene of camera-frame tracks (the dominant rigid
+  group, batched Kabsch with a reflection guard, trimmed of tracks that do not stay rigid; world
+  = frame 0's camera) and the drift of given poses.
 """

@@ -23,9 +23,15 @@ from typing import Any
 from multispa import __version__
 from multispa.cache.files import read_json, tree_fingerprint, write_json
 from multispa.cache.scannet_cache import CACHE_VERSION, VisibilityConfig, build_scannet_cache
-from multispa.cache.tapvid_cache import RigidGroupConfig, build_tapvid_cache
+from multispa.cache.tapvid_cache import (
+    TAPVID_CACHE_VERSION,
+    RigidGroupConfig,
+    analyse_clip,
+    build_tapvid_cache,
+)
 from multispa.errors import ConfigError, MultispaError
 from multispa.executors.base import make_executor
+from multispa.scenes.tapvid_poses import POSE_SOURCES, PoseCheckConfig
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +52,7 @@ class PrepareConfig:
         keep_depth: write each kept frame's depth as a 16-bit PNG.
         visibility: depth-test tolerances (rule 8a).
         rigid_groups: rigid-body segmentation parameters (spec §5.5).
+        poses: thresholds of the TAPVid-3D camera poses (static scene, extrinsics check).
         scenes: only these ScanNet scene ids (all when None).
         workers: parallel units.
         executor: ``"local"`` or ``"ray"``.
@@ -61,6 +68,7 @@ class PrepareConfig:
     keep_depth: bool = True
     visibility: VisibilityConfig = field(default_factory=VisibilityConfig)
     rigid_groups: RigidGroupConfig = field(default_factory=RigidGroupConfig)
+    poses: PoseCheckConfig = field(default_factory=PoseCheckConfig)
     scenes: tuple[str, ...] | None = None
     workers: int = 1
     executor: str = "local"
@@ -82,6 +90,11 @@ class PrepareConfig:
         text = json.dumps(self.output_settings(), sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
+    def tapvid_settings(self) -> dict[str, Any]:
+        """The TAPVid-3D cache format and pose thresholds: part of each clip unit's digest (not
+        of :meth:`settings_digest`, so ScanNet caches stay valid when only these change)."""
+        return {"cache_version": TAPVID_CACHE_VERSION, "poses": asdict(self.poses)}
+
 
 @dataclass(frozen=True)
 class PrepareUnit:
@@ -98,16 +111,25 @@ class PrepareUnit:
         """Stable readable id, e.g. ``scannet/scene0000_00``."""
         return f"{self.kind}/{self.name}"
 
+    def settings_digest(self) -> str:
+        """The digest its completion marker must carry to count as done."""
+        digest = self.config.settings_digest()
+        if self.kind != "tapvid3d":
+            return digest
+        text = json.dumps([digest, self.config.tapvid_settings()], sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class UnitReport:
     """Outcome of one unit: status ``built``, ``skipped`` (already done), ``unusable`` or
-    ``failed``."""
+    ``failed``; ``warning`` notes a built clip's pose problem (e.g. drifting extrinsics)."""
 
     unit_id: str
     status: str
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    warning: str | None = None
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
 
@@ -127,6 +149,33 @@ class PrepareSummary:
     def total(self, key: str) -> int:
         """Sum of one count over built and skipped units."""
         return sum(report.counts.get(key, 0) for report in self.reports)
+
+    def pose_sources(self) -> dict[str, int]:
+        """TAPVid-3D clips per pose source and per unusable reason (:func:`pose_counts`)."""
+        return pose_counts(self.reports)
+
+
+def pose_counts(reports: list[UnitReport]) -> dict[str, int]:
+    """Usable TAPVid-3D clips per pose source (``extrinsics``, ``static_scene``, ``fixed``),
+    unusable ones per reason code (``unusable_<reason>``) and clips with a pose ``warnings``."""
+    counts = {
+        source: sum(report.counts.get(f"poses_{source}", 0) for report in reports)
+        for source in POSE_SOURCES
+    }
+    for report in reports:
+        if report.unit_id.startswith("tapvid3d/") and report.status == "unusable":
+            key = f"unusable_{(report.error or '').split(':', 1)[0]}"
+            counts[key] = counts.get(key, 0) + 1
+    counts["warnings"] = sum(report.warning is not None for report in reports)
+    return counts
+
+
+def _pose_entry(config: PrepareConfig, reports: list[UnitReport]) -> dict[str, Any]:
+    """The manifest's ``tapvid3d_poses`` entry (pose settings and counts), when clips are read."""
+    if config.tapvid3d is None:
+        return {}
+    entry = {"settings": config.tapvid_settings(), "counts": pose_counts(reports)}
+    return {"tapvid3d_poses": entry}
 
 
 def _marker_path(cache: Path, unit_id: str) -> Path:
@@ -170,31 +219,38 @@ def _build_scannet(unit: PrepareUnit, work_dir: Path) -> dict[str, int]:
     }
 
 
-def _build_tapvid(unit: PrepareUnit, work_dir: Path) -> dict[str, int] | str:
-    from multispa.scenes.tapvid3d import TapVid3DDataset, load_tapvid3d_clip
+def _build_tapvid(unit: PrepareUnit, work_dir: Path) -> tuple[dict[str, int], str | None] | str:
+    """Build one clip: its counts and pose warning, or the reason it is unusable."""
+    from multispa.scenes.tapvid3d import load_tapvid3d_clip
 
     config = unit.config
     assert config.tapvid3d is not None
     subset, clip_id = unit.name.split("/", 1)
     path = config.tapvid3d / subset / f"{clip_id}.npz"
     clip = load_tapvid3d_clip(path, subset)
-    usable, reason = TapVid3DDataset.usable(clip)
-    if not usable:
-        return reason
+    analysis = analyse_clip(clip, config.rigid_groups, config.poses)
+    poses = analysis.poses
+    if not poses.usable:
+        return poses.explain()
+    if poses.warning:
+        logger.warning("%s: %s", unit.unit_id, poses.warning)
     summary = build_tapvid_cache(
         clip,
         work_dir,
         split=unit.split,
         groups=config.rigid_groups,
+        analysis=analysis,
         inputs={"npz": tree_fingerprint(path)},
     )
-    return {
+    counts = {
         "clips": 1,
         "frames": summary.frames,
         "tracks": summary.tracks,
         "groups": summary.groups,
         "grouped_tracks": summary.grouped_tracks,
+        f"poses_{summary.pose_source}": 1,
     }
+    return counts, poses.warning or None
 
 
 def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
@@ -202,21 +258,25 @@ def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
     start = time.perf_counter()
     cache = unit.config.cache
     marker = _marker_path(cache, unit.unit_id)
-    digest = unit.config.settings_digest()
+    digest = unit.settings_digest()
     if marker.is_file():
         done = read_json(marker)
         if done.get("settings_digest") == digest:
-            return UnitReport(unit.unit_id, "skipped", counts=done.get("counts", {}))
+            return UnitReport(
+                unit.unit_id, "skipped", counts=done.get("counts", {}), warning=done.get("warning")
+            )
     final = _final_dir(cache, unit.unit_id)
     work = final.with_name(f".tmp-{final.name}-{os.getpid()}")
     for stale in final.parent.glob(f".tmp-{final.name}-*") if final.parent.is_dir() else ():
         shutil.rmtree(stale, ignore_errors=True)
     work.mkdir(parents=True)
     try:
+        warning = None
         if unit.kind == "scannet":
             outcome: dict[str, int] | str = _build_scannet(unit, work)
         else:
-            outcome = _build_tapvid(unit, work)
+            built = _build_tapvid(unit, work)
+            outcome, warning = (built, None) if isinstance(built, str) else built
     except MultispaError as error:
         shutil.rmtree(work, ignore_errors=True)
         return UnitReport(unit.unit_id, "failed", error=str(error), seconds=_since(start))
@@ -232,9 +292,13 @@ def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
         shutil.rmtree(final)
     os.replace(work, final)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    write_json(marker, {"unit": unit.unit_id, "settings_digest": digest, "counts": outcome})
+    done = {"unit": unit.unit_id, "settings_digest": digest, "counts": outcome}
+    if warning:
+        done["warning"] = warning
+    write_json(marker, done)
     return UnitReport(
-        unit.unit_id, "built", counts=outcome, seconds=_since(start), peak_rss_mb=_peak_rss_mb()
+        unit.unit_id, "built", counts=outcome, seconds=_since(start),
+        peak_rss_mb=_peak_rss_mb(), warning=warning,
     )
 
 
@@ -341,12 +405,14 @@ def prepare(
                 "tapvid3d": str(config.tapvid3d) if config.tapvid3d else None,
             },
             "splits": splits,
+            **_pose_entry(config, reports),
             "units": {
                 report.unit_id: {
                     "split": split_of[report.unit_id],
                     "status": "done" if report.status in ("built", "skipped") else report.status,
                     "counts": report.counts,
                     "error": report.error,
+                    **({"warning": report.warning} if report.warning else {}),
                 }
                 for report in reports
             },

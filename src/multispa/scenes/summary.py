@@ -42,7 +42,14 @@ class SceneSummary:
 
 @dataclass(frozen=True)
 class ClipSummary:
-    """One TAPVid-3D clip as read (``error`` set when it could not be read)."""
+    """One TAPVid-3D clip as read (``error`` set when it could not be read).
+
+    ``pose_source`` is the poses the clip will use (``None`` when unusable, with ``reason``);
+    ``static_tracks`` the size of its largest rigid group and ``rigid_tracks`` how many of them
+    stay rigid with it (the static scene the poses rest on); ``worst_residual_m`` the worst
+    per-frame residual of the poses in use (static-scene fit, or drift under the file's
+    extrinsics), or of the failed static-scene fit; ``warning`` a note on a usable clip.
+    """
 
     subset: str
     clip_id: str
@@ -54,6 +61,11 @@ class ClipSummary:
     usable: bool = False
     reason: str = ""
     error: str | None = None
+    pose_source: str | None = None
+    static_tracks: int = 0
+    rigid_tracks: int = 0
+    worst_residual_m: float | None = None
+    warning: str = ""
 
 
 def summarize_scannet(
@@ -98,7 +110,8 @@ def present_subsets(root: Path) -> list[str]:
 
 
 def summarize_tapvid3d(root: Path) -> tuple[TapVid3DDataset, list[ClipSummary]]:
-    """Read every ADT and PStudio clip under ``root``."""
+    """Read every ADT and PStudio clip under ``root`` and decide its camera poses (rigid groups
+    with the default segmentation)."""
     dataset = TapVid3DDataset(root, subsets=present_subsets(root))
     rows = []
     for subset in dataset.subsets:
@@ -109,7 +122,10 @@ def summarize_tapvid3d(root: Path) -> tuple[TapVid3DDataset, list[ClipSummary]]:
             except MultispaError as error:
                 rows.append(ClipSummary(subset, clip_id, split, error=str(error)))
                 continue
-            usable, reason = dataset.usable(clip)
+            poses = dataset.poses(clip)
+            worst = poses.worst_m if poses.usable else poses.residual_m
+            if worst is None and not poses.usable:
+                worst = poses.drift_m
             rows.append(
                 ClipSummary(
                     subset=subset,
@@ -118,9 +134,14 @@ def summarize_tapvid3d(root: Path) -> tuple[TapVid3DDataset, list[ClipSummary]]:
                     frames=clip.num_frames,
                     tracks=clip.num_tracks,
                     image_size=clip.image_size,
-                    extrinsics=not clip.identity_extrinsics,
-                    usable=usable,
-                    reason=reason,
+                    extrinsics=clip.has_extrinsics,
+                    usable=poses.usable,
+                    reason=poses.explain(),
+                    pose_source=poses.source,
+                    static_tracks=poses.static_tracks,
+                    rigid_tracks=poses.rigid_tracks,
+                    worst_residual_m=worst,
+                    warning=poses.warning,
                 )
             )
     return dataset, rows

@@ -7,7 +7,10 @@ Each archive holds (T frames, N tracks):
 - ``visibility`` ``(T, N)`` bool;
 - ``queries_xyt`` ``(N, 3)`` query pixel x, y and frame t (kept, unused; optional here);
 - ``fx_fy_cx_cy`` ``(4,)`` pinhole intrinsics at the original resolution;
-- ``extrinsics_w2c`` ``(T, 4, 4)`` world-to-camera per frame, optional (identity when absent).
+- ``extrinsics_w2c`` ``(T, 4, 4)`` world-to-camera per frame, optional: the official ADT
+  conversion does not write it; which poses a clip uses is decided by
+  :mod:`multispa.scenes.tapvid_poses` (the file's extrinsics checked against the static scene,
+  poses estimated from the static scene, or identity for fixed cameras).
 
 Archives are read with ``allow_pickle=False``; every malformation raises
 :class:`~multispa.errors.FormatError` naming the file and the expected versus found values.
@@ -35,6 +38,13 @@ from PIL import Image, UnidentifiedImageError
 
 from multispa.errors import ConfigError, FormatError, MissingFileError
 from multispa.scenes.splits import hash_split
+from multispa.scenes.tapvid_poses import (
+    DEFAULT_POSE_CHECK,
+    STATIC_CAMERA_SUBSETS,
+    ClipPoses,
+    PoseCheckConfig,
+    resolve_clip_poses,
+)
 from multispa.scenes.types import Intrinsics, TapVidClip
 
 logger = logging.getLogger(__name__)
@@ -49,10 +59,6 @@ QUERIES_KEY = "queries_xyt"
 INTRINSICS_KEY = "fx_fy_cx_cy"
 EXTRINSICS_KEY = "extrinsics_w2c"
 RIGID_TOLERANCE = 1e-3
-# Subsets whose cameras are fixed, so identity extrinsics (world = camera) are valid.
-STATIC_CAMERA_SUBSETS = frozenset({"pstudio"})
-EXCLUDED_SUBSETS = frozenset({"drivetrack"})
-ADT_NO_EXTRINSICS = "adt clip without extrinsics_w2c: moving egocentric camera, skipped"
 UNREADABLE = "unreadable clip file"
 
 _SEQUENCE_SUFFIX = re.compile(r"^(.+)_(\d+)$")
@@ -204,8 +210,10 @@ def load_tapvid3d_clip(path: Path, subset: str | None = None) -> TapVidClip:
 
     Returns:
         The clip: tracks ``(T, N, 3)`` float32 metres in each frame's camera, visibility
-        ``(T, N)`` bool, ``cam_from_world`` ``(T, 4, 4)`` float64 (identity per frame and
-        ``identity_extrinsics=True`` when the file has no ``extrinsics_w2c``).
+        ``(T, N)`` bool, ``cam_from_world`` ``(T, 4, 4)`` float64: the file's
+        ``extrinsics_w2c`` (``pose_source="extrinsics"``, not yet checked against the tracks),
+        else identity (``pose_source="fixed"`` for a fixed-camera subset, ``None`` otherwise:
+        resolve the poses with :func:`multispa.scenes.tapvid_poses.resolve_clip_poses`).
 
     Raises:
         MissingFileError: the file does not exist.
@@ -272,8 +280,8 @@ def load_tapvid3d_clip(path: Path, subset: str | None = None) -> TapVidClip:
 
         intrinsics = _check_intrinsics(_read_array(npz, INTRINSICS_KEY, path), image_size, path)
 
-        identity = EXTRINSICS_KEY not in files
-        if identity:
+        has_extrinsics = EXTRINSICS_KEY in files
+        if not has_extrinsics:
             cam_from_world = np.tile(np.eye(4), (num_frames, 1, 1))
         else:
             extrinsics = _read_array(npz, EXTRINSICS_KEY, path)
@@ -282,9 +290,14 @@ def load_tapvid3d_clip(path: Path, subset: str | None = None) -> TapVidClip:
             cam_from_world = extrinsics.astype(np.float64)
             _check_extrinsics(cam_from_world, path)
 
+    subset = subset if subset is not None else path.parent.name
+    if has_extrinsics:
+        pose_source: str | None = "extrinsics"
+    else:
+        pose_source = "fixed" if subset in STATIC_CAMERA_SUBSETS else None
     return TapVidClip(
         clip_id=path.stem,
-        subset=subset if subset is not None else path.parent.name,
+        subset=subset,
         path=path,
         images_jpeg=jpegs,
         image_size=image_size,
@@ -293,21 +306,9 @@ def load_tapvid3d_clip(path: Path, subset: str | None = None) -> TapVidClip:
         visibility=visibility,
         queries_xyt=queries_xyt,
         cam_from_world=cam_from_world,
-        identity_extrinsics=identity,
+        has_extrinsics=has_extrinsics,
+        pose_source=pose_source,
     )
-
-
-def _usability(subset: str, identity_extrinsics: bool) -> tuple[bool, str]:
-    """The project rule (spec §2.4) from the subset and whether extrinsics are missing."""
-    if subset in EXCLUDED_SUBSETS:
-        return False, f"{subset} clip: subset excluded (camera poses not accurate enough)"
-    if not identity_extrinsics:
-        return True, ""
-    if subset in STATIC_CAMERA_SUBSETS:
-        return True, f"{subset} clip without extrinsics_w2c: fixed camera, identity used"
-    if subset == "adt":
-        return False, ADT_NO_EXTRINSICS
-    return False, f"{subset} clip without extrinsics_w2c: camera may move, skipped"
 
 
 class TapVid3DDataset:
@@ -452,53 +453,45 @@ class TapVid3DDataset:
         return load_tapvid3d_clip(self.clip_path(subset, clip_id), subset=subset)
 
     @staticmethod
-    def usable(clip: TapVidClip) -> tuple[bool, str]:
-        """Whether the clip may be used, and why (spec §2.4).
-
-        An ADT clip without ``extrinsics_w2c`` is not usable (moving egocentric camera); a
-        PStudio clip without it is (fixed cameras, identity world = camera).
-        """
-        return _usability(clip.subset, clip.identity_extrinsics)
+    def poses(
+        clip: TapVidClip,
+        groups: Sequence[np.ndarray] | None = None,
+        config: PoseCheckConfig = DEFAULT_POSE_CHECK,
+    ) -> ClipPoses:
+        """The poses the clip will use, or why it is unusable (see
+        :func:`multispa.scenes.tapvid_poses.resolve_clip_poses`)."""
+        return resolve_clip_poses(clip, groups, config)
 
     @property
     def skipped(self) -> Counter[str]:
-        """Clips skipped by :meth:`iter_usable` so far, counted by reason (each clip once)."""
+        """Clips skipped by :meth:`iter_usable` so far, counted by reason code (each clip once)."""
         return Counter(self._skipped.values())
 
-    def _skip(self, subset: str, clip_id: str, reason: str) -> None:
-        logger.warning("skipping TAPVid-3D clip %s/%s: %s", subset, clip_id, reason)
+    def _skip(self, subset: str, clip_id: str, reason: str, detail: str) -> None:
+        logger.warning("skipping TAPVid-3D clip %s/%s: %s: %s", subset, clip_id, reason, detail)
         self._skipped[(subset, clip_id)] = reason
 
-    def _archive_keys(self, path: Path) -> set[str] | None:
-        """Key names of an archive from its zip directory alone, or None when unreadable."""
-        try:
-            with zipfile.ZipFile(path) as archive:
-                return {name.removesuffix(".npy") for name in archive.namelist()}
-        except (OSError, zipfile.BadZipFile):
-            return None
-
     def iter_usable(
-        self, subset: str, split: str, on_error: Literal["raise", "skip"] = "raise"
+        self,
+        subset: str,
+        split: str,
+        on_error: Literal["raise", "skip"] = "raise",
+        config: PoseCheckConfig = DEFAULT_POSE_CHECK,
     ) -> Iterator[TapVidClip]:
-        """Yield the usable clips of ``split``, in clip-id order, logging each skipped one.
+        """Yield the usable clips of ``split`` with their poses resolved, in clip-id order.
 
-        A clip that the rule rejects from its subset and key list alone (an ADT file without
-        ``extrinsics_w2c``) is skipped without reading its arrays.
+        Each clip's rigid groups are computed with the default segmentation; a clip whose poses
+        cannot be resolved is logged and counted under its reason code (:attr:`skipped`), and a
+        usable one with a pose warning is logged.
 
         Args:
             subset: a loaded subset.
             split: ``"train"`` or ``"val"``.
             on_error: ``"raise"`` propagates a malformed file's error; ``"skip"`` logs and
                 counts it under ``"unreadable clip file"``.
+            config: the pose thresholds.
         """
         for clip_id in self.clips_in_split(subset, split):
-            path = self.clip_path(subset, clip_id)
-            keys = self._archive_keys(path)
-            if keys is not None:
-                ok, reason = _usability(subset, EXTRINSICS_KEY not in keys)
-                if not ok:
-                    self._skip(subset, clip_id, reason)
-                    continue
             try:
                 clip = self.load(subset, clip_id)
             except (FormatError, MissingFileError) as error:
@@ -507,8 +500,10 @@ class TapVid3DDataset:
                 logger.warning("TAPVid-3D clip %s/%s: %s", subset, clip_id, error)
                 self._skipped[(subset, clip_id)] = UNREADABLE
                 continue
-            ok, reason = self.usable(clip)
-            if not ok:
-                self._skip(subset, clip_id, reason)
+            poses = self.poses(clip, config=config)
+            if poses.source is None or poses.cam_from_world is None:
+                self._skip(subset, clip_id, poses.reason, poses.message)
                 continue
-            yield clip
+            if poses.warning:
+                logger.warning("TAPVid-3D clip %s/%s: %s", subset, clip_id, poses.warning)
+            yield clip.with_poses(poses.cam_from_world, poses.source)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 from PIL import Image
+
+from multispa.errors import ShapeError
 
 ScanNetLayout = Literal["raw", "sensreader", "posed_images"]
 
@@ -199,8 +201,14 @@ class TapVidClip:
         tracks_cam: ``(T, N, 3)`` float32 track positions in that frame's camera frame, metres.
         visibility: ``(T, N)`` bool, track visible in frame t.
         queries_xyt: ``(N, 3)`` float32 query pixel x, y and frame t (kept, unused), or None.
-        cam_from_world: ``(T, 4, 4)`` float64 world-to-camera per frame; identity when missing.
-        identity_extrinsics: True when the file had no ``extrinsics_w2c`` and identity is used.
+        cam_from_world: ``(T, 4, 4)`` float64 world-to-camera per frame, the poses in use:
+            the file's ``extrinsics_w2c`` as read, identity without them until resolved (see
+            :func:`multispa.scenes.tapvid_poses.resolve_clip_poses` and :meth:`with_poses`).
+        has_extrinsics: whether the file carries ``extrinsics_w2c``.
+        pose_source: where ``cam_from_world`` comes from: ``"extrinsics"`` (the file's),
+            ``"static_scene"`` (estimated from the tracks), ``"fixed"`` (identity, a fixed
+            camera); ``None`` while a moving camera's poses are unknown (world tracks and camera
+            centres are then refused).
     """
 
     clip_id: str
@@ -213,7 +221,8 @@ class TapVidClip:
     visibility: np.ndarray
     queries_xyt: np.ndarray | None
     cam_from_world: np.ndarray
-    identity_extrinsics: bool
+    has_extrinsics: bool
+    pose_source: str | None
 
     @property
     def num_frames(self) -> int:
@@ -230,11 +239,31 @@ class TapVidClip:
         with Image.open(io.BytesIO(self.images_jpeg[t])) as image:
             return np.asarray(image.convert("RGB"))
 
+    def with_poses(self, cam_from_world: np.ndarray, pose_source: str) -> TapVidClip:
+        """A copy using ``(T, 4, 4)`` world-to-camera poses from ``pose_source``."""
+        poses = np.asarray(cam_from_world, dtype=np.float64)
+        if poses.shape != (self.num_frames, 4, 4):
+            raise ShapeError(
+                f"{self.path}: poses of shape {poses.shape}, expected ({self.num_frames}, 4, 4)"
+            )
+        return replace(self, cam_from_world=poses, pose_source=pose_source)
+
+    def _check_poses(self) -> None:
+        if self.pose_source is None:
+            raise ValueError(
+                f"{self.path}: camera poses not resolved (no extrinsics_w2c); "
+                "use multispa.scenes.tapvid_poses.resolve_clip_poses first"
+            )
+
     def tracks_world(self) -> np.ndarray:
         """Track positions in the world frame, ``(T, N, 3)`` float64, metres.
 
         X_world[t] = inverse(cam_from_world[t]) · [X_cam[t]; 1] (spec §3.1).
+
+        Raises:
+            ValueError: the poses are not resolved (``pose_source`` is ``None``).
         """
+        self._check_poses()
         rotation = self.cam_from_world[:, :3, :3]
         translation = self.cam_from_world[:, :3, 3]
         centred = self.tracks_cam.astype(np.float64) - translation[:, None, :]
@@ -242,7 +271,12 @@ class TapVidClip:
         return np.einsum("tnj,tjk->tnk", centred, rotation)
 
     def camera_centres(self) -> np.ndarray:
-        """Camera centre in the world per frame, ``(T, 3)`` float64: −Rᵀ·t."""
+        """Camera centre in the world per frame, ``(T, 3)`` float64: −Rᵀ·t.
+
+        Raises:
+            ValueError: the poses are not resolved (``pose_source`` is ``None``).
+        """
+        self._check_poses()
         rotation = self.cam_from_world[:, :3, :3]
         translation = self.cam_from_world[:, :3, 3]
         return -np.einsum("tji,tj->ti", rotation, translation)

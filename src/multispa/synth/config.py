@@ -17,7 +17,8 @@ from multispa.errors import ConfigError
 class SynthSettings:
     """Concrete generation parameters (one preset, possibly overridden).
 
-    Sizes are ``(width, height)`` in pixels; lengths in metres.
+    Sizes are ``(width, height)`` in pixels; lengths in metres. ``adt_track_noise_m`` is the
+    standard deviation of the Gaussian noise added to each coordinate of ADT-like tracks.
     """
 
     frames_per_scene: int
@@ -38,6 +39,7 @@ class SynthSettings:
     adt_size: tuple[int, int]
     pstudio_size: tuple[int, int]
     clip_fps: float
+    adt_track_noise_m: float
 
 
 DEFAULT_SETTINGS = SynthSettings(
@@ -59,6 +61,7 @@ DEFAULT_SETTINGS = SynthSettings(
     adt_size=(512, 512),
     pstudio_size=(640, 360),
     clip_fps=30.0,
+    adt_track_noise_m=0.0015,
 )
 """Realistic sizes: ScanNet colour 1296×968, depth 640×480, ~1e5–3e5 mesh vertices."""
 
@@ -91,6 +94,8 @@ class SynthConfig:
         small: use the small preset (tests) instead of realistic sizes.
         workers: processes used to write units in parallel (no effect on the output).
         frames_per_scene, clip_frames, tracks_per_clip: optional overrides of the preset.
+        track_noise_mm: optional override of the ADT track noise (standard deviation per
+            coordinate, millimetres; 0 for exact tracks).
     """
 
     scenes: int = 4
@@ -101,6 +106,7 @@ class SynthConfig:
     frames_per_scene: int | None = None
     clip_frames: int | None = None
     tracks_per_clip: int | None = None
+    track_noise_mm: float | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -119,17 +125,26 @@ class SynthConfig:
                 raise ConfigError(f"synth {name} must be an integer, got {value!r}")
             if value < minimum:
                 raise ConfigError(f"synth {name} must be >= {minimum}, got {value}")
+        noise = self.track_noise_mm
+        if noise is not None and (
+            isinstance(noise, bool)
+            or not isinstance(noise, int | float)
+            or not 0 <= noise <= 100
+        ):
+            raise ConfigError(f"synth track_noise_mm must be a number in [0, 100], got {noise!r}")
         if self.scenes > 10000:
             raise ConfigError(f"synth scenes must be <= 10000 (scene ids), got {self.scenes}")
 
     def settings(self) -> SynthSettings:
         """The preset chosen by ``small`` with this config's overrides applied."""
         preset = SMALL_SETTINGS if self.small else DEFAULT_SETTINGS
-        overrides = {
+        overrides: dict[str, float] = {
             name: getattr(self, name)
             for name in ("frames_per_scene", "clip_frames", "tracks_per_clip")
             if getattr(self, name) is not None
         }
+        if self.track_noise_mm is not None:
+            overrides["adt_track_noise_m"] = self.track_noise_mm / 1000.0
         return dataclasses.replace(preset, **overrides)
 
     def to_json(self) -> dict[str, object]:

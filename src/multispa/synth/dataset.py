@@ -18,9 +18,15 @@ Ground truth (outside the dataset layouts, for tests and demos; every number exa
   ``world_from_object``, mesh ``vertex_start``/``vertex_end``, ``parts`` as world boxes) and
   ``structure`` (walls, floor, ceiling with their ``object_id`` and vertex ranges);
 - ``synthetic_truth/tapvid3d/<subset>/<clip>.json``: output ``frame`` ("world" for adt,
-  "camera" for pstudio), ``camera_centres`` (T, 3), ``objects`` with ``moves`` and per-frame
-  ``world_from_object`` (T, 4, 4), ``tracks`` (``object_id`` or −1 for the room, ``part_id``,
-  ``moves``, ``local`` point in the object frame, ``query_frame``) and the visibility rule.
+  "camera" for pstudio), ``camera_centres`` (T, 3), the true ``world_from_cam`` (T, 4, 4), what
+  the file carries as ``extrinsics`` and the ``track_noise_m``, ``objects`` with ``moves`` and
+  per-frame ``world_from_object`` (T, 4, 4), ``tracks`` (``object_id`` or −1 for the room,
+  ``part_id``, ``moves``, ``local`` point in the object frame, ``query_frame``) and the
+  visibility rule.
+
+ADT clips of the ``val`` split have exactly the official key set (no ``extrinsics_w2c``), as the
+files users download; ``train`` ADT clips cycle through extrinsics written, extrinsics
+inconsistent with the tracks (camera axes turned 90°) and absent, in clip order.
 
 Each file's ``conventions`` entry states the frames and rules in words.
 
@@ -60,12 +66,15 @@ class Unit:
         name: scene id or clip id.
         index: position among the units of its kind.
         split: ``"train"`` or ``"val"``.
+        extrinsics: for ADT clips, what the file carries (``"written"``, ``"absent"`` or
+            ``"inconsistent"``); ``""`` otherwise.
     """
 
     kind: str
     name: str
     index: int
     split: str
+    extrinsics: str = ""
 
     @property
     def key(self) -> str:
@@ -138,6 +147,10 @@ def _clip_ids(subset: str, count: int) -> list[tuple[str, str]]:
     return out
 
 
+#: What train ADT clips carry as ``extrinsics_w2c``, cycled in clip order.
+TRAIN_ADT_EXTRINSICS = ("written", "inconsistent", "absent")
+
+
 def plan_units(config: SynthConfig) -> list[Unit]:
     """Every unit, scenes first (in id order), then ADT and PStudio clips."""
     units = []
@@ -148,7 +161,11 @@ def plan_units(config: SynthConfig) -> list[Unit]:
     counts = {"adt": (config.clips + 1) // 2, "pstudio": config.clips // 2}
     for subset, count in counts.items():
         for j, (clip_id, split) in enumerate(_clip_ids(subset, count)):
-            units.append(Unit(subset, clip_id, j, split))
+            extrinsics = ""
+            if subset == "adt":
+                cycle = TRAIN_ADT_EXTRINSICS
+                extrinsics = "absent" if split == "val" else cycle[j % len(cycle)]
+            units.append(Unit(subset, clip_id, j, split, extrinsics))
     return units
 
 
@@ -174,6 +191,7 @@ def run_unit(out: str, unit: Unit, config: SynthConfig) -> tuple[str, list[str],
             unit.kind,
             rng,
             settings,
+            unit.extrinsics or "written",
         )
     return unit.key, [str(path) for path in paths], time.perf_counter() - start
 

@@ -2,8 +2,9 @@
 
 Two kinds, like the real subsets:
 
-- ``adt`` (Aria Digital Twin-like): 512×512, a walking camera circling the action, file with
-  ``extrinsics_w2c``;
+- ``adt`` (Aria Digital Twin-like): 512×512, a walking camera circling the action; the file
+  carries ``extrinsics_w2c`` or not (see :mod:`multispa.synth.tapvid_tracks`), and readers
+  then take the poses from the static scene;
 - ``pstudio`` (Panoptic Studio-like): 640×360, a fixed camera, file **without** extrinsics, so
   the clip's world is the camera frame (readers then use identity, as for the real files).
 

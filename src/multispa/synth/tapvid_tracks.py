@@ -1,8 +1,16 @@
 """Rendering, point tracks, visibility and files of one synthetic TAPVid-3D clip.
 
-Output frame: for ``adt`` the clip world (``extrinsics_w2c`` maps it to each camera); for
-``pstudio`` the (fixed) camera frame, since the file has no extrinsics and readers use identity.
-Ground truth in ``<clip>.json`` is expressed in that same output frame.
+Output frame: for ``adt`` the clip world (``world_from_cam`` in the truth maps each camera to
+it); for ``pstudio`` the (fixed) camera frame, since the file has no extrinsics and readers use
+identity. Ground truth in ``<clip>.json`` is expressed in that same output frame.
+
+ADT clips come in three kinds (``extrinsics``): ``"written"`` (``extrinsics_w2c`` = the true
+world-to-camera poses), ``"absent"`` (exactly the official conversion's keys:
+``images_jpeg_bytes``, ``queries_xyt``, ``tracks_XYZ``, ``visibility``, ``fx_fy_cx_cy``) and
+``"inconsistent"`` (``extrinsics_w2c`` whose camera axes are turned 90° about the optical axis,
+as when a conversion forgets the image rotation tapnet applies to ADT). ADT tracks carry seeded
+Gaussian noise (``SynthSettings.adt_track_noise_m`` per coordinate, like ADT's ground-truth
+error); visibility is decided on the noise-free points.
 """
 
 from __future__ import annotations
@@ -25,8 +33,15 @@ from multispa.synth.tapvid_synth import (
 from multispa.synth.tapvid_writer import jpeg_array, write_npz
 from multispa.synth.world import invert_rigid
 
-TRACK_MIX = (0.55, 0.20, 0.25)
-"""Share of tracks sampled on moving objects, static objects and the room."""
+TRACK_MIX = {"adt": (0.35, 0.15, 0.50), "pstudio": (0.55, 0.20, 0.25)}
+"""Share of tracks sampled on moving objects, static objects and the room, per subset (ADT: a
+dominant static scene, the apartment, as in the real clips)."""
+ADT_EXTRINSICS = ("written", "absent", "inconsistent")
+"""What an ADT clip's file carries as ``extrinsics_w2c`` (see the module docstring)."""
+AXES_TURNED = np.array(
+    [[0.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+)
+"""``wrong_from_cam``: camera axes turned 90° about the optical axis (inconsistent clips)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,7 @@ def sample_tracks(
     rng: np.random.Generator, clip: ClipModel, transforms: np.ndarray, count: int
 ) -> Tracks:
     """Sample ``count`` tracks from rendered pixels of three query frames (``TRACK_MIX``)."""
+    mix = np.array(TRACK_MIX[clip.subset])
     num_frames = clip.world_from_cams.shape[0]
     frames = sorted({0, num_frames // 3, 2 * num_frames // 3})
     quotas = np.full(len(frames), count // len(frames))
@@ -78,7 +94,7 @@ def sample_tracks(
         moving = on_box & moving_box[np.maximum(part, 0)]
         groups = [np.flatnonzero(moving), np.flatnonzero(on_box & ~moving)]
         groups.append(np.flatnonzero(part == ROOM_PART))
-        wanted = np.floor(np.array(TRACK_MIX) * quota).astype(int)
+        wanted = np.floor(mix * quota).astype(int)
         wanted[2] += quota - wanted.sum()
         taken = np.minimum(wanted, [g.size for g in groups])
         for k in range(3):  # give any shortfall to the groups that still have pixels
@@ -140,6 +156,8 @@ def _truth(
     tracks: Tracks,
     out_from_world: np.ndarray,
     settings: SynthSettings,
+    extrinsics: str,
+    noise_m: float,
 ) -> dict[str, object]:
     index = clip.index
     out_from_objects = out_from_world[:, None] @ clip.world_from_objects
@@ -165,14 +183,21 @@ def _truth(
     local = tracks.local + np.where(on_box[:, None], index.object_from_box[box, :3, 3], 0.0)
     static_world = out_from_world[0, :3, :3] @ tracks.local.T + out_from_world[0, :3, 3, None]
     local = np.where(on_box[:, None], local, static_world.T)
-    centres = (out_from_world @ clip.world_from_cams)[:, :3, 3]
+    out_from_cams = out_from_world @ clip.world_from_cams
+    centres = out_from_cams[:, :3, 3]
     k = clip.intrinsics
     return {
-        "format": "multispa synthetic truth, tapvid3d, v1",
+        "format": "multispa synthetic truth, tapvid3d, v2",
         "conventions": (
             "All poses and points are in the clip's output frame: 'world' (adt; "
-            "extrinsics_w2c maps it to each camera) or 'camera' (pstudio; the fixed camera, as "
-            "readers use identity extrinsics). Object frame: origin at the footprint centre "
+            "world_from_cam maps each camera to it, and extrinsics_w2c, when 'written', is its "
+            "inverse) or 'camera' (pstudio; the fixed camera, as readers use identity "
+            "extrinsics). 'extrinsics' says what the file carries: 'written' (the true poses), "
+            "'absent' (the official key set) or 'inconsistent' (camera axes turned 90 degrees "
+            "about the optical axis: wrong_from_cam = [[0,1,0],[-1,0,0],[0,0,1]]). tracks_XYZ "
+            "hold the true camera-frame points plus Gaussian noise of track_noise_m per "
+            "coordinate (visibility is decided without it). Object frame: origin at the "
+            "footprint centre "
             "below the object, +x length, +y width, +z up; a track of object o is at "
             "world_from_object[t] @ local in frame t; a room track (object_id -1) is fixed at "
             "local. Visibility: projection in bounds, nearest pixel shows the same part and "
@@ -190,6 +215,9 @@ def _truth(
         "visibility_tolerance_m": VISIBILITY_TOLERANCE_M,
         "visibility_tolerance_rel": VISIBILITY_TOLERANCE_REL,
         "camera_centres": centres.tolist(),
+        "world_from_cam": [_matrix_json(m) for m in out_from_cams],
+        "extrinsics": extrinsics,
+        "track_noise_m": noise_m,
         "room_max": clip.room_max.tolist(),
         "out_from_world": _matrix_json(out_from_world[0]),
         "objects": objects,
@@ -209,8 +237,14 @@ def write_clip(
     subset: str,
     rng: np.random.Generator,
     settings: SynthSettings,
+    extrinsics: str = "written",
 ) -> list[Path]:
-    """Build, render and write one clip and its truth; returns the written paths."""
+    """Build, render and write one clip and its truth; returns the written paths.
+
+    ``extrinsics`` (ADT only) is one of :data:`ADT_EXTRINSICS`; PStudio files never carry them.
+    """
+    if subset == "adt" and extrinsics not in ADT_EXTRINSICS:
+        raise ValueError(f"extrinsics must be one of {ADT_EXTRINSICS}, got {extrinsics!r}")
     num_frames = settings.clip_frames
     clip = build_clip(rng, subset, settings, num_frames)
     transforms = box_transforms(clip)
@@ -219,7 +253,7 @@ def write_clip(
     cam_from_world = invert_rigid(clip.world_from_cams)
     points_cam = np.einsum("tij,tnj->tni", cam_from_world[:, :3, :3], world)
     points_cam += cam_from_world[:, None, :3, 3]
-    # Visibility and queries use the float32 values written, so readers recompute them exactly.
+    # Visibility uses the float32 values of the noise-free points (exactly reproducible).
     points_cam = points_cam.astype(np.float32).astype(np.float64)
     visibility = np.zeros((num_frames, tracks.box.size), dtype=bool)
     jpegs = []
@@ -233,10 +267,15 @@ def write_clip(
         )
         jpegs.append(encode_jpeg(shade_view(hits, table), settings.jpeg_quality))
         visibility[t] = frame_visibility(points_cam[t], tracks.box, hits, clip)
+    noise_m = settings.adt_track_noise_m if subset == "adt" else 0.0
+    if noise_m > 0:
+        points_cam = points_cam + rng.normal(0.0, noise_m, points_cam.shape)
+    written = points_cam.astype(np.float32)
+    # Queries come from the written tracks, as a reader would recompute them.
     first = np.argmax(visibility, axis=0)
     first = np.where(visibility.any(axis=0), first, tracks.query_frame)
     k = clip.intrinsics
-    at_first = points_cam[first, np.arange(first.size)]
+    at_first = written.astype(np.float64)[first, np.arange(first.size)]
     queries = np.column_stack(
         [
             k.fx * at_first[:, 0] / at_first[:, 2] + k.cx,
@@ -246,18 +285,21 @@ def write_clip(
     )
     arrays = {
         "images_jpeg_bytes": jpeg_array(jpegs),
-        "tracks_XYZ": points_cam.astype(np.float32),
+        "tracks_XYZ": written,
         "visibility": visibility,
         "queries_xyt": queries.astype(np.float32),
         "fx_fy_cx_cy": np.array([k.fx, k.fy, k.cx, k.cy], dtype=np.float32),
     }
     if subset == "adt":
-        arrays["extrinsics_w2c"] = cam_from_world.astype(np.float32)
+        if extrinsics == "written":
+            arrays["extrinsics_w2c"] = cam_from_world.astype(np.float32)
+        elif extrinsics == "inconsistent":
+            arrays["extrinsics_w2c"] = (AXES_TURNED @ cam_from_world).astype(np.float32)
         out_from_world = np.broadcast_to(np.eye(4), cam_from_world.shape)
     else:
+        extrinsics = "absent"
         out_from_world = cam_from_world
     write_npz(npz_path, arrays)
-    write_json_atomic(
-        truth_path, _truth(clip, npz_path.stem, tracks, out_from_world, settings), compact=False
-    )
+    truth = _truth(clip, npz_path.stem, tracks, out_from_world, settings, extrinsics, noise_m)
+    write_json_atomic(truth_path, truth, compact=False)
     return [npz_path, truth_path]

@@ -359,7 +359,7 @@ def _generate(
     source = ctx.unit.source
     width, height = _image_size(cache)
     radius = frames.radius
-    identity = bool(cache.meta.get("identity_extrinsics", False))
+    pose_source = str(cache.meta["pose_source"])
     gathered = _gather(cache, selections)
     uv1_all = np.array(gathered.uv1_raw, dtype=np.float64).reshape(-1, 2)
     inside = inside_margin(
@@ -427,7 +427,7 @@ def _generate(
                     "camera_moving": gathered.camera_moving[k],
                     "reversed": flipped,
                     "uv": [uv1.copy(), uv2],
-                    "identity_extrinsics": identity,
+                    "pose_source": pose_source,
                 },
                 "referencing": "dot" if dot else "coord",
             },
