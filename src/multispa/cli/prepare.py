@@ -43,12 +43,27 @@ def print_prepare_summary(summary: PrepareSummary) -> None:
     for report in summary.reports:
         if report.status in ("failed", "unusable"):
             click.echo(f"  {report.status}: {report.unit_id}: {report.error}")
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}")
+    for report in summary.reports:
+        for warning in report.warnings:
+            click.echo(f"warning: {report.unit_id}: {warning}")
 
 
 @click.command("prepare")
 @click.option("--scannet", type=click.Path(path_type=Path), help="ScanNet root or scans/ folder.")
 @click.option("--scannet-export", type=click.Path(path_type=Path), help="Exports, if elsewhere.")
 @click.option("--tapvid3d", type=click.Path(path_type=Path), help="TAPVid-3D root.")
+@click.option(
+    "--scannet-splits",
+    type=click.Path(path_type=Path),
+    help="Folder with scannetv2_train.txt / scannetv2_val.txt (default: searched).",
+)
+@click.option(
+    "--tapvid3d-splits",
+    type=click.Path(path_type=Path),
+    help="Folder with <subset>/train.txt and val.txt (default: searched).",
+)
 @click.option("--cache", required=True, type=click.Path(path_type=Path), help="Cache folder.")
 @click.option("--frame-skip", default=5, show_default=True, help="Keep every k-th frame.")
 @click.option("--scenes", default=None, help="Comma-separated scene ids (default: all).")
@@ -65,6 +80,8 @@ def prepare_command(
     scannet: Path | None,
     scannet_export: Path | None,
     tapvid3d: Path | None,
+    scannet_splits: Path | None,
+    tapvid3d_splits: Path | None,
     cache: Path,
     frame_skip: int,
     scenes: str | None,
@@ -82,6 +99,8 @@ def prepare_command(
         scannet=scannet,
         scannet_export=scannet_export,
         tapvid3d=tapvid3d,
+        scannet_splits=scannet_splits,
+        tapvid3d_splits=tapvid3d_splits,
         frame_skip=frame_skip,
         keep_depth=not no_depth,
         visibility=VisibilityConfig(abs_tol_m=depth_tol_m, rel_tol=depth_tol_rel),

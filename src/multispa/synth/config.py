@@ -38,6 +38,7 @@ class SynthSettings:
     adt_size: tuple[int, int]
     pstudio_size: tuple[int, int]
     clip_fps: float
+    scene_variants: bool = True
 
 
 DEFAULT_SETTINGS = SynthSettings(
@@ -91,6 +92,9 @@ class SynthConfig:
         small: use the small preset (tests) instead of realistic sizes.
         workers: processes used to write units in parallel (no effect on the output).
         frames_per_scene, clip_frames, tracks_per_clip: optional overrides of the preset.
+        variants: write the real-data pitfalls of ``multispa.synth.scannet_variants`` (a rescan
+            of room 0 as a thinned ``posed_images`` export with a duplicated ``segGroups`` list,
+            thin objects in front of walls and an ambiguous NYU40 pair in room 0, a label map).
     """
 
     scenes: int = 4
@@ -101,6 +105,7 @@ class SynthConfig:
     frames_per_scene: int | None = None
     clip_frames: int | None = None
     tracks_per_clip: int | None = None
+    variants: bool = True
 
     def __post_init__(self) -> None:
         checks = {
@@ -119,6 +124,8 @@ class SynthConfig:
                 raise ConfigError(f"synth {name} must be an integer, got {value!r}")
             if value < minimum:
                 raise ConfigError(f"synth {name} must be >= {minimum}, got {value}")
+        if not isinstance(self.variants, bool):
+            raise ConfigError(f"synth variants must be True or False, got {self.variants!r}")
         if self.scenes > 10000:
             raise ConfigError(f"synth scenes must be <= 10000 (scene ids), got {self.scenes}")
 
@@ -130,7 +137,7 @@ class SynthConfig:
             for name in ("frames_per_scene", "clip_frames", "tracks_per_clip")
             if getattr(self, name) is not None
         }
-        return dataclasses.replace(preset, **overrides)
+        return dataclasses.replace(preset, scene_variants=self.variants, **overrides)
 
     def to_json(self) -> dict[str, object]:
         """Everything that determines the output (``workers`` excluded), JSON-ready."""
