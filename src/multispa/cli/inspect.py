@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from multispa.cli.split_options import split_list_options
 from multispa.scenes.summary import (
     ClipSummary,
     SceneSummary,
@@ -103,16 +104,7 @@ def inspect_paths(
 @click.option(
     "--tapvid3d", type=click.Path(path_type=Path), help="TAPVid-3D root (adt/, pstudio/)."
 )
-@click.option(
-    "--scannet-splits",
-    type=click.Path(path_type=Path),
-    help="Folder with scannetv2_train.txt / scannetv2_val.txt (default: searched).",
-)
-@click.option(
-    "--tapvid3d-splits",
-    type=click.Path(path_type=Path),
-    help="Folder with <subset>/train.txt and val.txt (default: searched).",
-)
+@split_list_options
 @click.option("--frame-skip", default=5, show_default=True, help="Keep every k-th frame.")
 def inspect_command(
     scannet: Path | None,

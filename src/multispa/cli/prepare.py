@@ -8,6 +8,7 @@ import click
 from tqdm import tqdm
 
 from multispa.cache.scannet_cache import VisibilityConfig
+from multispa.cli.split_options import split_list_options
 from multispa.pipeline.prepare import PrepareConfig, PrepareSummary, UnitReport, prepare
 
 
@@ -54,16 +55,7 @@ def print_prepare_summary(summary: PrepareSummary) -> None:
 @click.option("--scannet", type=click.Path(path_type=Path), help="ScanNet root or scans/ folder.")
 @click.option("--scannet-export", type=click.Path(path_type=Path), help="Exports, if elsewhere.")
 @click.option("--tapvid3d", type=click.Path(path_type=Path), help="TAPVid-3D root.")
-@click.option(
-    "--scannet-splits",
-    type=click.Path(path_type=Path),
-    help="Folder with scannetv2_train.txt / scannetv2_val.txt (default: searched).",
-)
-@click.option(
-    "--tapvid3d-splits",
-    type=click.Path(path_type=Path),
-    help="Folder with <subset>/train.txt and val.txt (default: searched).",
-)
+@split_list_options
 @click.option("--cache", required=True, type=click.Path(path_type=Path), help="Cache folder.")
 @click.option("--frame-skip", default=5, show_default=True, help="Keep every k-th frame.")
 @click.option("--scenes", default=None, help="Comma-separated scene ids (default: all).")

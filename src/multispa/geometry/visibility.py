@@ -40,19 +40,20 @@ __all__ = [
 _NEIGHBOURHOOD = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0))
 
 
-def _depth_pixels(
+def _visible_points(
     points_world: np.ndarray,
     world_from_cam: np.ndarray,
     color: Intrinsics,
     depth_m: np.ndarray,
     depth: Intrinsics,
+    abs_tol_m: float,
+    rel_tol: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Conditions 1–2 of the module docstring.
+    """Conditions 1–4 of the module docstring.
 
     Returns:
-        ``index`` ``(M,)`` int64 ascending vertices in the colour image whose depth pixel lies
-        in the depth image, their depth ``z`` ``(M,)`` float64 metres and the depth pixel's
-        ``row`` and ``col`` ``(M,)`` intp.
+        ``index`` ``(K,)`` int64 ascending visible vertices, their depth ``z`` ``(K,)`` float64
+        metres and their depth pixel's ``row`` and ``col`` ``(K,)`` intp.
     """
     expect_shape(points_world, "(P, 3)", "points_world")
     expect_shape(world_from_cam, "(4, 4)", "world_from_cam")
@@ -98,7 +99,13 @@ def _depth_pixels(
     z = z[selected]
     col = (u_d[selected] + 0.5).astype(np.intp)  # truncation == floor: the argument is > 0
     row = (v_d[selected] + 0.5).astype(np.intp)
-    return index, z, row, col
+
+    # 3-4. valid depth and two-sided tolerance.
+    flat = np.ravel(np.asarray(depth_m))
+    sensed = flat[row * depth.width + col]
+    tolerance = np.maximum(rel_tol * z, abs_tol_m)
+    visible = np.flatnonzero((sensed > 0) & (np.abs(z - sensed) <= tolerance))
+    return index[visible], z[visible], row[visible], col[visible]
 
 
 def visible_vertex_indices(
@@ -128,13 +135,10 @@ def visible_vertex_indices(
     Raises:
         ShapeError: when an array has the wrong shape or the depth image does not match ``depth``.
     """
-    index, z, row, col = _depth_pixels(points_world, world_from_cam, color, depth_m, depth)
-    # 3-4. valid depth and two-sided tolerance.
-    flat = np.ravel(np.asarray(depth_m))
-    sensed = flat[row * depth.width + col]
-    tolerance = np.maximum(rel_tol * z, abs_tol_m)
-    visible = (sensed > 0) & (np.abs(z - sensed) <= tolerance)
-    return index[visible].astype(np.int32)
+    index, _, _, _ = _visible_points(
+        points_world, world_from_cam, color, depth_m, depth, abs_tol_m, rel_tol
+    )
+    return index.astype(np.int32)
 
 
 def depth_neighbourhood_ok(
@@ -195,15 +199,11 @@ def visible_and_off_edge(
         ``visible`` ``(K,)`` int32 ascending vertex indices (equal to
         :func:`visible_vertex_indices`) and ``off_edge`` ``(K,)`` bool.
     """
-    index, z, row, col = _depth_pixels(points_world, world_from_cam, color, depth_m, depth)
-    flat = np.ravel(np.asarray(depth_m))
-    sensed = flat[row * depth.width + col]
-    tolerance = np.maximum(rel_tol * z, abs_tol_m)
-    visible = np.flatnonzero((sensed > 0) & (np.abs(z - sensed) <= tolerance))
-    off_edge = depth_neighbourhood_ok(
-        depth_m, row[visible], col[visible], z[visible], abs_tol_m=abs_tol_m, rel_tol=rel_tol
+    index, z, row, col = _visible_points(
+        points_world, world_from_cam, color, depth_m, depth, abs_tol_m, rel_tol
     )
-    return index[visible].astype(np.int32), off_edge
+    off_edge = depth_neighbourhood_ok(depth_m, row, col, z, abs_tol_m=abs_tol_m, rel_tol=rel_tol)
+    return index.astype(np.int32), off_edge
 
 
 def visible_vertices(

@@ -40,7 +40,7 @@ from multispa.scenes.scannet_layouts import (
     posed_images_roots,
     sensreader_roots,
 )
-from multispa.scenes.splits import room_of, scannet_hash_split
+from multispa.scenes.splits import DEFAULT_VAL_FRACTION, room_of, scannet_hash_split
 from multispa.scenes.types import FrameInfo, ScanNetScene, SceneNotes, SceneObject
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,9 @@ def load_scannet_scene(
 
     Frames kept: original indices that are multiples of ``frame_skip`` whose raw pose is entirely
     finite; stride-kept frames with a non-finite entry go to ``invalid_frames``. Poses and mesh
-    vertices are aligned with A from ``<scene>.txt`` (identity when absent).
+    vertices are aligned with A from ``<scene>.txt`` (identity when absent). Exact duplicate
+    ``segGroups`` are dropped before instances are built (rule 8n); ``notes`` records that, the
+    objects left without vertex, a thinned export and where K_depth came from.
 
     Args:
         scans_root: the ``scans/`` folder holding ``<scene>/``.
@@ -421,7 +423,9 @@ class ScanNetDataset:
             "source": self.split_source,
             "files": [str(p) for p in self.split_files] if self.split_files else None,
             "checksums": dict(self.split_checksums),
-            "rule": None if self.split_files else "sha256(room id) < 0.2 -> val (rooms share)",
+            "rule": None
+            if self.split_files
+            else f"room sha256 (first 8 bytes / 2**64) < {DEFAULT_VAL_FRACTION} -> val",
             "warning": self.split_warning or self.shared_rooms_warning,
         }
 

@@ -19,15 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from multispa.synth.config import SynthSettings
-from multispa.synth.scannet_mesh import aggregation_json, segs_json
+from multispa.synth.scannet_mesh import aggregation_json
 from multispa.synth.scannet_synth import (
-    SEGS_PARAMS,
     _matrix_json,
     _truth,
-    _txt_entries,
     build_room,
     build_scan,
     render_frame,
+    write_annotations,
 )
 from multispa.synth.scannet_variants import (
     EXPORT_STRIDE,
@@ -36,12 +35,7 @@ from multispa.synth.scannet_variants import (
     write_posed_frame,
     write_posed_intrinsic,
 )
-from multispa.synth.scannet_writer import (
-    ply_bytes,
-    scene_txt,
-    write_bytes_atomic,
-    write_json_atomic,
-)
+from multispa.synth.scannet_writer import write_json_atomic
 from multispa.synth.world import invert_rigid
 
 
@@ -71,27 +65,10 @@ def write_rescan(
     """
     room = build_room(room_rng, room_index, settings)
     model = build_scan(rng, room, settings, depth_from_color=True)
-    folder = scannet_root / "scans" / scan_id
     frames_dir = scannet_root / "posed_images" / scan_id
-    mesh = model.mesh
+    aggregation = duplicated_groups(aggregation_json(scan_id, model.mesh.groups))
+    written = write_annotations(scannet_root / "scans" / scan_id, scan_id, model, aggregation)
     raw_from_aligned = invert_rigid(model.axis_alignment)
-    raw_vertices = mesh.vertices @ raw_from_aligned[:3, :3].T + raw_from_aligned[:3, 3]
-    labels = [obj.model.label for obj in model.world.objects]
-    paths = {
-        "ply": folder / f"{scan_id}_vh_clean_2.ply",
-        "aggregation": folder / f"{scan_id}.aggregation.json",
-        "segs": folder / f"{scan_id}_vh_clean_2.0.010000.segs.json",
-        "txt": folder / f"{scan_id}.txt",
-        "truth": truth_root / f"{scan_id}.json",
-    }
-    write_bytes_atomic(paths["ply"], ply_bytes(raw_vertices, mesh.colors, mesh.triangles))
-    aggregation = duplicated_groups(aggregation_json(scan_id, mesh.groups))
-    write_json_atomic(paths["aggregation"], aggregation, compact=True)
-    write_json_atomic(
-        paths["segs"], segs_json(scan_id, mesh.seg_indices, SEGS_PARAMS), compact=True
-    )
-    write_bytes_atomic(paths["txt"], scene_txt(_txt_entries(model, labels)).encode("ascii"))
-    written = list(paths.values())
     written.append(write_posed_intrinsic(frames_dir, model.color))
     invalid = set(model.invalid_frames)
     kept = list(exported_frames(model.poses.shape[0]))
@@ -100,7 +77,7 @@ def write_rescan(
         jpeg, depth_mm = render_frame(model, pose, settings, rng)
         raw_pose = np.full((4, 4), -np.inf) if frame in invalid else raw_from_aligned @ pose
         written += write_posed_frame(frames_dir, position, jpeg, depth_mm, raw_pose)
-    truth = _truth(scan_id, model, mesh, settings)
+    truth = _truth(scan_id, model, model.mesh, settings)
     truth["export"] = {
         "layout": "posed_images",
         "stride": EXPORT_STRIDE,
@@ -116,5 +93,6 @@ def write_rescan(
         }
         for position, frame in enumerate(kept)
     ]
-    write_json_atomic(paths["truth"], truth)
-    return written
+    truth_path = truth_root / f"{scan_id}.json"
+    write_json_atomic(truth_path, truth)
+    return [*written, truth_path]

@@ -417,6 +417,28 @@ def _truth(
     }
 
 
+def write_annotations(
+    folder: Path, scene_id: str, model: SceneModel, aggregation: dict[str, object]
+) -> list[Path]:
+    """Write ``<scene>_vh_clean_2.ply`` (raw frame), the aggregation payload, the segments and
+    ``<scene>.txt`` into ``folder``; returns their paths."""
+    mesh = model.mesh
+    raw_from_aligned = invert_rigid(model.axis_alignment)
+    raw_vertices = mesh.vertices @ raw_from_aligned[:3, :3].T + raw_from_aligned[:3, 3]
+    labels = [obj.model.label for obj in model.world.objects]
+    paths = [
+        folder / f"{scene_id}_vh_clean_2.ply",
+        folder / f"{scene_id}.aggregation.json",
+        folder / f"{scene_id}_vh_clean_2.0.010000.segs.json",
+        folder / f"{scene_id}.txt",
+    ]
+    write_bytes_atomic(paths[0], ply_bytes(raw_vertices, mesh.colors, mesh.triangles))
+    write_json_atomic(paths[1], aggregation, compact=True)
+    write_json_atomic(paths[2], segs_json(scene_id, mesh.seg_indices, SEGS_PARAMS), compact=True)
+    write_bytes_atomic(paths[3], scene_txt(_txt_entries(model, labels)).encode("ascii"))
+    return paths
+
+
 def write_scene(
     scans_root: Path,
     truth_root: Path,
@@ -431,24 +453,9 @@ def write_scene(
     """
     model = build_scene(rng, scene_index, settings)
     folder = scans_root / scene_id
-    mesh = model.mesh
-    raw_from_aligned = invert_rigid(model.axis_alignment)
-    raw_vertices = mesh.vertices @ raw_from_aligned[:3, :3].T + raw_from_aligned[:3, 3]
-    labels = [obj.model.label for obj in model.world.objects]
-    paths = {
-        "ply": folder / f"{scene_id}_vh_clean_2.ply",
-        "aggregation": folder / f"{scene_id}.aggregation.json",
-        "segs": folder / f"{scene_id}_vh_clean_2.0.010000.segs.json",
-        "txt": folder / f"{scene_id}.txt",
-        "sens": folder / f"{scene_id}.sens",
-        "truth": truth_root / f"{scene_id}.json",
-    }
-    write_bytes_atomic(paths["ply"], ply_bytes(raw_vertices, mesh.colors, mesh.triangles))
-    write_json_atomic(paths["aggregation"], aggregation_json(scene_id, mesh.groups), compact=True)
-    write_json_atomic(
-        paths["segs"], segs_json(scene_id, mesh.seg_indices, SEGS_PARAMS), compact=True
-    )
-    write_bytes_atomic(paths["txt"], scene_txt(_txt_entries(model, labels)).encode("ascii"))
-    write_sens(paths["sens"], model, settings, rng)
-    write_json_atomic(paths["truth"], _truth(scene_id, model, mesh, settings))
-    return list(paths.values())
+    aggregation = aggregation_json(scene_id, model.mesh.groups)
+    paths = write_annotations(folder, scene_id, model, aggregation)
+    sens, truth = folder / f"{scene_id}.sens", truth_root / f"{scene_id}.json"
+    write_sens(sens, model, settings, rng)
+    write_json_atomic(truth, _truth(scene_id, model, model.mesh, settings))
+    return [*paths, sens, truth]
