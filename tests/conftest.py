@@ -22,7 +22,7 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     root = tmp_path_factory.mktemp("shared_small")
     write_synthetic_dataset(
-        root / "synth", SynthConfig(scenes=4, clips=4, seed=5, small=True, workers=1)
+        root / "synth", SynthConfig(scenes=6, clips=4, seed=5, small=True, workers=1)
     )
     summary = prepare(
         PrepareConfig(

@@ -38,7 +38,8 @@ def test_synth_writes_real_layouts(synthetic: Path) -> None:
         "scene0000_00.txt",
     ):
         assert (scene / name).is_file(), name
-    assert (synthetic / "scannet" / "scannetv2_train.txt").read_text().split() == ["scene0000_00"]
+    train = (synthetic / "scannet" / "scannetv2_train.txt").read_text().split()
+    assert train == ["scene0000_00", "scene0000_01"]  # room 0 and its rescan
     assert (synthetic / "scannet" / "scannetv2_val.txt").read_text().split() == ["scene0001_00"]
     assert len(list((synthetic / "tapvid3d").rglob("*.npz"))) == 2
 
@@ -55,7 +56,7 @@ def test_inspect_reports_what_readers_see(synthetic: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "ScanNet: 2 scenes (splits from lists)" in result.output
+    assert "ScanNet: 3 scenes (splits from lists)" in result.output
     lines = {line.split()[0]: line.split() for line in result.output.splitlines() if line.strip()}
     row = lines["scene0000_00"]
     assert row[1:3] == ["train", "raw"]

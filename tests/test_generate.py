@@ -28,7 +28,7 @@ MAX = 40  # records per subtask and split in these tests
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("gen_synth")
-    write_synthetic_dataset(data, SynthConfig(scenes=4, clips=4, seed=5, small=True, workers=1))
+    write_synthetic_dataset(data, SynthConfig(scenes=6, clips=4, seed=5, small=True, workers=1))
     cache = tmp_path_factory.mktemp("gen_cache")
     summary = prepare(
         PrepareConfig(cache=cache, scannet=data / "scannet", tapvid3d=data / "tapvid3d")

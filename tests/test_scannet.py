@@ -422,17 +422,29 @@ def test_posed_images_depth_intrinsics_sources(tmp_path: Path) -> None:
     assert _k_tuple(scene.color_intrinsics) == _k_of(K_COLOR, COLOR_SIZE)
     assert scene.files["sens"].suffix == ".sens"
     assert not any("intrinsics" in w for w in scene.warnings)
-    # 2. no .sens: the *_depth keys of <scene>.txt.
-    txt = TXT_ALIGN + TXT_SIZES + "fx_depth = 30\nfy_depth = 31\nmx_depth = 16\nmy_depth = 12\n"
+    assert scene.notes.depth_intrinsics_source == "sens"
+    # K_color rescaled to 32x24 with pixel centres kept: c' = (c + 0.5) / 2 - 0.5 (rule 8o).
+    rescaled = (58.5 / 2, 57.25 / 2, 32.25 / 2 - 0.5, 24.0 / 2 - 0.5, 32, 24)
+    # 2. no .sens: the *_depth keys of <scene>.txt when within 1 % of the rescaled K_color.
+    keys = "fx_depth = 29.4\nfy_depth = 28.6\nmx_depth = 15.7\nmy_depth = 11.5\n"
+    txt = TXT_ALIGN + TXT_SIZES + keys
     scans = build_scene(tmp_path / "b", raw=False, posed=True, txt=txt)
     scene = load_scannet_scene(scans, SCENE)
     assert scene.layout == "posed_images"
-    assert _k_tuple(scene.depth_intrinsics) == (30.0, 31.0, 16.0, 12.0, 32, 24)
+    assert _k_tuple(scene.depth_intrinsics) == (29.4, 28.6, 15.7, 11.5, 32, 24)
+    assert scene.notes.depth_intrinsics_source == "scene_txt"
     assert not any("intrinsics" in w for w in scene.warnings)
-    # 3. neither: K_color scaled by the resolution ratio, with a warning.
+    # 2b. keys farther than 1 % (factory defaults): the rescaled K_color, with a note.
+    txt = TXT_ALIGN + TXT_SIZES + "fx_depth = 30\nfy_depth = 31\nmx_depth = 16\nmy_depth = 12\n"
+    scans = build_scene(tmp_path / "b2", raw=False, posed=True, txt=txt)
+    scene = load_scannet_scene(scans, SCENE)
+    assert _k_tuple(scene.depth_intrinsics) == rescaled
+    assert scene.notes.depth_intrinsics_source == "rescaled_color"
+    assert any("fy 31.00 vs 28.62" in w for w in scene.warnings)
+    # 3. neither: the rescaled K_color, with a warning.
     scans = build_scene(tmp_path / "c", raw=False, posed=True)
     scene = load_scannet_scene(scans, SCENE)
-    assert _k_tuple(scene.depth_intrinsics) == (58.5 / 2, 57.25 / 2, 31.75 / 2, 23.5 / 2, 32, 24)
+    assert _k_tuple(scene.depth_intrinsics) == rescaled
     assert any("no depth intrinsics" in w for w in scene.warnings)
 
 
@@ -537,12 +549,12 @@ def test_dataset_hash_fallback(tmp_path: Path, caplog: pytest.LogCaptureFixture)
         dataset = ScanNetDataset(scans)
     assert dataset.split_source == "hash"
     assert dataset.split_checksums == {}
-    assert "assigning scenes by a hash" in caplog.text
+    assert "assigned to train/val by a hash of their room id" in caplog.text
     val = dataset.scenes_in_split("val")
     train = dataset.scenes_in_split("train")
     assert sorted(val + train) == ids
-    assert val == [s for s in ids if hash_split(s) == "val"]
-    assert all(dataset.split_of(s) == hash_split(s) for s in ids)
+    assert val == [s for s in ids if hash_split(s[:9]) == "val"]  # the room, sceneXXXX
+    assert all(dataset.split_of(s) == hash_split(s[:9]) for s in ids)
     assert dataset.missing_listed == {"train": 0, "val": 0}
 
 

@@ -202,22 +202,78 @@ def test_other_seed_changes_bytes_and_units_are_independent(
     assert _digests(other)[sens] != _digests(root)[sens]
 
 
+RESCAN = "scene0000_01"  # the variant: room 0 rescanned, a thinned posed_images export
+
+
+def _sens_scenes(summary: SynthSummary) -> list[str]:
+    """The scans written as ``.sens`` (all but the rescan variant)."""
+    return [scene for scene in summary.scenes if scene != RESCAN]
+
+
 def test_layout_and_split_lists(dataset: tuple[Path, SynthSummary]) -> None:
     root, summary = dataset
+    assert summary.scenes == ("scene0000_00", RESCAN, "scene0001_00")
     for scene in summary.scenes:
         folder = _scene_dir(root, scene)
         for suffix in (
-            ".sens",
             "_vh_clean_2.ply",
             ".aggregation.json",
             "_vh_clean_2.0.010000.segs.json",
             ".txt",
         ):
             assert (folder / f"{scene}{suffix}").is_file()
+        assert (folder / f"{scene}.sens").is_file() == (scene != RESCAN)
+    assert (root / "scannet" / "posed_images" / RESCAN / "intrinsic.txt").is_file()
+    assert (root / "scannet" / "scannetv2-labels.combined.tsv").is_file()
     train = (root / "scannet" / "scannetv2_train.txt").read_text().split()
     val = (root / "scannet" / "scannetv2_val.txt").read_text().split()
-    assert train == ["scene0000_00"]
+    assert train == ["scene0000_00", RESCAN]
     assert val == ["scene0001_00"] == list(summary.val_scenes)
+
+
+def test_variants_off_gives_the_plain_layout(tmp_path: Path) -> None:
+    plain = dataclasses.replace(CONFIG, clips=0, variants=False)
+    summary = write_synthetic_dataset(tmp_path, plain)
+    assert summary.scenes == ("scene0000_00", "scene0001_00")
+    assert not (tmp_path / "scannet" / "posed_images").exists()
+    assert not (tmp_path / "scannet" / "scannetv2-labels.combined.tsv").exists()
+    labels = [obj["label"] for obj in _truth(tmp_path)["objects"]]
+    assert "shelf" not in labels and "coat rack" not in labels
+
+
+def test_rescan_export_is_the_rendered_room(dataset: tuple[Path, SynthSummary]) -> None:
+    """The thinned export: every 5th frame renumbered, depth ray cast through its own K_depth
+    (K_color rescaled, pixel centres kept), raw poses through its own axis alignment."""
+    root, _ = dataset
+    truth, room = _truth(root, RESCAN), _truth(root, "scene0000_00")
+    assert [o["label"] for o in truth["objects"]] == [o["label"] for o in room["objects"]]
+    assert truth["room_max"] == room["room_max"]
+    assert truth["axis_alignment"] != room["axis_alignment"]
+    labels = [o["label"] for o in room["objects"]]
+    assert {"table", "coffee table", "shelf", "coat rack"} <= set(labels)
+    color, depth = truth["color_intrinsics"], truth["depth_intrinsics"]
+    scale = depth["width"] / color["width"]
+    assert depth["fx"] == pytest.approx(color["fx"] * scale, abs=1 / 64)
+    assert depth["cx"] == pytest.approx((color["cx"] + 0.5) * scale - 0.5, abs=1 / 64)
+    frames_dir = root / "scannet" / "posed_images" / RESCAN
+    alignment = np.array(truth["axis_alignment"])
+    transforms, halves = _truth_boxes(truth)
+    boxes = BoxSet(np.array(transforms), np.array(halves))
+    room_max = np.array(truth["room_max"])
+    for frame in truth["frames"]:
+        position, pose = frame["index"], np.array(frame["world_from_cam"])
+        assert frame["source_frame"] == 5 * position
+        stored = np.asarray(Image.open(frames_dir / f"{position:05d}.png"))
+        assert stored.dtype == np.uint16 and stored.shape == (60, 80)
+        hits = render_view(pose, _intrinsics(depth), boxes, np.zeros(3), room_max)
+        expected = np.floor(hits.depth_m.astype(np.float64) * 1000 + 0.5)
+        assert np.array_equal(stored[stored > 0], expected[stored > 0])
+        raw = np.array([[float(v) for v in line.split()] for line in
+                        (frames_dir / f"{position:05d}.txt").read_text().splitlines()])
+        if frame["valid"]:
+            np.testing.assert_allclose(alignment @ raw, pose, atol=1e-9)
+        else:
+            assert np.all(np.isneginf(raw))
 
 
 # --- .sens -----------------------------------------------------------------------------------
@@ -313,7 +369,7 @@ def test_depth_matches_analytic_plane_intersections(dataset: tuple[Path, SynthSu
 
 def test_camera_path_is_handheld_like(dataset: tuple[Path, SynthSummary]) -> None:
     root, summary = dataset
-    for scene in summary.scenes:
+    for scene in _sens_scenes(summary):  # the rescan's truth lists its exported frames only
         truth = _truth(root, scene)
         poses = np.array([frame["world_from_cam"] for frame in truth["frames"]])
         centres, forward, right = poses[:, :3, 3], poses[:, :3, 2], poses[:, :3, 0]
@@ -369,7 +425,7 @@ def test_kept_frames_show_objects_in_part(dataset: tuple[Path, SynthSummary]) ->
     root, summary = dataset
     dimensions = {"height_m": 0, "length_m": 1, "width_m": 2}
     found = dict.fromkeys(dimensions, 0)
-    for scene in summary.scenes:
+    for scene in _sens_scenes(summary):
         truth = _truth(root, scene)
         raw, _, _ = _parse_ply(_scene_dir(root, scene) / f"{scene}_vh_clean_2.ply")
         points = _apply(np.array(truth["axis_alignment"]), raw)

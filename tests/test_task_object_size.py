@@ -7,6 +7,7 @@ visibility and coverage are recomputed here with plain numpy from the cached per
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import re
@@ -52,15 +53,26 @@ def truth_dims(obj: dict) -> dict[str, float]:
     }
 
 
+def read_nyu40_classes(path: Path) -> dict[str, str]:
+    """Raw label → NYU40 class from a ``scannetv2-labels.combined.tsv`` ({} when absent)."""
+    if not path.is_file():
+        return {}
+    rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+    return {row["raw_category"]: row["nyu40class"] for row in rows}
+
+
 class Scene:
     """Cached arrays and truth of one scene, read with plain numpy/json."""
 
-    def __init__(self, unit: CacheUnit, truth_path: Path) -> None:
+    def __init__(self, unit: CacheUnit, truth_path: Path, classes: dict[str, str]) -> None:
         self.unit = unit
         truth = json.loads(truth_path.read_text())
         self.truth_objects = {o["object_id"]: o for o in truth["objects"]}
         labels = [o["label"] for o in truth["objects"]] + [s["label"] for s in truth["structure"]]
         self.label_counts = Counter(label.strip().lower() for label in labels)
+        # rule 8n: with a label map, an object's NYU40 class must not be shared either
+        self.classes = classes
+        self.class_counts = Counter(classes[label] for label in labels if label in classes)
         self.objects = json.loads((unit.path / "objects.json").read_text())
         self.row_of = {o["object_id"]: row for row, o in enumerate(self.objects)}
         load = lambda name: np.load(unit.path / name, allow_pickle=False)  # noqa: E731
@@ -77,9 +89,11 @@ class Scene:
             return False
         label = obj["label"].strip().lower()
         dims = truth_dims(obj)
+        nyu40 = self.classes.get(obj["label"])
         return (
             label not in STRUCTURAL
             and self.label_counts[label] == 1
+            and (nyu40 is None or self.class_counts[nyu40] == 1)
             and max(dims.values()) >= 0.1
             and dims[subtask] >= 0.1
         )
@@ -131,8 +145,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
         CacheUnit(unit_id, cache / unit_id, info["split"])
         for unit_id, info in sorted(manifest["units"].items())
     ]
+    classes = read_nyu40_classes(synth / "scannet" / "scannetv2-labels.combined.tsv")
+    assert classes  # the synthetic data has a label map with a shared class
     scenes = {
-        u.unit_id: Scene(u, synth / "synthetic_truth" / "scannet" / f"{u.name}.json")
+        u.unit_id: Scene(u, synth / "synthetic_truth" / "scannet" / f"{u.name}.json", classes)
         for u in units
     }
     family = ObjectSizeFamily()
@@ -417,7 +433,8 @@ def test_determinism_and_order_independence(data: dict, tmp_path: Path) -> None:
     others = [family.plan("val", data["val"]["units"], small, SEED + k, GenerateSettings())[0]
               for k in range(1, 4)]
     assert any(other != first for other in others)
-    unit = data["train"]["units"][0]
+    unit = next(u for u in data["train"]["units"]
+                if any(s.unit_id == u.unit_id for s in data["train"]["selections"]))
     selections = [s for s in data["train"]["selections"] if s.unit_id == unit.unit_id][:40]
     assert selections
     forward = list(family.generate(UnitContext(unit, SEED, tmp_path / "a", GenerateSettings()),

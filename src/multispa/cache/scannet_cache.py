@@ -10,15 +10,21 @@ Folder ``<cache>/scannet/<scene>/`` (all arrays ``.npy``, memory-mappable; no pi
 - ``vertices.npy``: ``(P, 3)`` float32 aligned mesh vertices, metres.
 - ``instance_ids.npy``: ``(P,)`` int32 ``objectId`` per vertex, −1 unannotated.
 - ``visibility.npy``: ``(F, ceil(P/64))`` uint64 bit-packed visible vertices per frame.
+- ``visibility_off_edge.npy``: ``(F, ceil(P/64))`` uint64, the subset of each frame's visible
+  vertices that are also off depth edges (rule 8p: the depth pixel's 8 neighbours are valid and
+  within the visibility tolerance), the only points the depth and correspondence families use.
 - ``visible_counts.npy``: ``(F,)`` int64 ``|V_i|``.
 - ``pairs.parquet``: frame pairs with overlap > 0: scene, frame1 < frame2 (original indices),
   overlap_pct, distance_m, dyaw_deg and dpitch_deg (from frame1 to frame2).
-- ``objects.json``: per object: id, label, label_count, vertex count, oriented box.
+- ``objects.json``: per object: id, label, label_count (objects with at least one vertex and the
+  same lower-cased label; 0 for an object without vertex), nyu40_class, vertex count, box.
 - ``object_visible_counts.npy``: ``(O, F)`` int32 ``|V_i ∩ O_o|``.
 - ``object_extent_lo.npy`` / ``object_extent_hi.npy``: ``(O, F, 3)`` float32 min/max of the
   visible object vertices along (z, length axis, width axis), metres; NaN where none is visible.
 
 Visibility follows spec §3.2 (rule 8a), overlap §3.2/§5.1, boxes rule 8g, extents §5.4.
+``meta.json`` also records the scene's load notes (duplicate groups dropped, objects without
+vertex, thinned exports, where K_depth came from).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from multispa.cache.files import read_json, read_npy, write_json, write_npy, write_parquet
+from multispa.errors import CacheError
 from multispa.geometry.angles import relative_yaw_pitch_deg
 from multispa.geometry.boxes import gravity_aligned_obb
 from multispa.geometry.overlap import (
@@ -42,10 +49,11 @@ from multispa.geometry.overlap import (
     spatial_order,
     visible_counts,
 )
-from multispa.geometry.visibility import visible_vertex_indices
+from multispa.geometry.visibility import visible_and_off_edge
 from multispa.scenes.types import Intrinsics, ScanNetScene
 
-CACHE_VERSION = 1
+#: 2: ``visibility_off_edge.npy`` (rule 8p), label counts without vertex-less objects (8n).
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -89,14 +97,16 @@ def _object_tables(
     num_vertices = scene.vertices.shape[0]
     row_of_vertex = np.full(num_vertices, -1, dtype=np.int32)
     axis_values = np.full((num_vertices, 3), np.nan, dtype=np.float32)
-    label_counts = Counter(obj.label.strip().lower() for obj in scene.objects)
+    label_counts = Counter(
+        obj.label.strip().lower() for obj in scene.objects if obj.vertex_indices.size
+    )
     rows: list[dict[str, Any]] = []
     for row, obj in enumerate(scene.objects):
         indices = np.asarray(obj.vertex_indices, dtype=np.int64)
         entry: dict[str, Any] = {
             "object_id": obj.object_id,
             "label": obj.label,
-            "label_count": label_counts[obj.label.strip().lower()],
+            "label_count": label_counts[obj.label.strip().lower()] if indices.size else 0,
             "nyu40_class": obj.nyu40_class,
             "num_vertices": int(indices.size),
             "box": None,
@@ -160,6 +170,8 @@ def build_scannet_cache(
 
     offsets = np.zeros(num_frames + 1, dtype=np.int64)
     visible_chunks: list[np.ndarray] = []
+    off_edge_offsets = np.zeros(num_frames + 1, dtype=np.int64)
+    off_edge_chunks: list[np.ndarray] = []
     object_counts = np.zeros((num_objects, num_frames), dtype=np.int32)
     extent_lo = np.full((num_objects, num_frames, 3), np.nan, dtype=np.float32)
     extent_hi = np.full((num_objects, num_frames, 3), np.nan, dtype=np.float32)
@@ -179,7 +191,7 @@ def build_scannet_cache(
             (out_dir / "depth" / f"{frame.info.index:05d}.png").write_bytes(
                 _depth_png(frame.depth_m)
             )
-        visible = visible_vertex_indices(
+        visible, off_edge = visible_and_off_edge(
             vertices,
             frame.info.world_from_cam,
             scene.color_intrinsics,
@@ -190,6 +202,8 @@ def build_scannet_cache(
         )
         visible_chunks.append(visible)
         offsets[position + 1] = offsets[position] + visible.size
+        off_edge_chunks.append(visible[off_edge])
+        off_edge_offsets[position + 1] = off_edge_offsets[position] + off_edge_chunks[-1].size
         if num_objects:
             rows = row_of_vertex[visible]
             annotated = rows >= 0
@@ -208,6 +222,11 @@ def build_scannet_cache(
 
     indices = np.concatenate(visible_chunks) if visible_chunks else np.zeros(0, np.int32)
     packed = pack_visibility_csr(offsets, indices, num_vertices)
+    off_edge_indices = (
+        np.concatenate(off_edge_chunks) if off_edge_chunks else np.zeros(0, np.int32)
+    )
+    packed_off_edge = pack_visibility_csr(off_edge_offsets, off_edge_indices, num_vertices)
+    del off_edge_chunks, off_edge_indices
     # Intersections are counted on columns in a spatial (Morton) order, where each frame's
     # visible set is contiguous and the blocked popcount skips what two frames cannot share.
     rank = np.empty(num_vertices, dtype=np.int64)
@@ -245,6 +264,7 @@ def build_scannet_cache(
     write_npy(out_dir / "vertices.npy", vertices)
     write_npy(out_dir / "instance_ids.npy", np.asarray(scene.instance_ids, dtype=np.int32))
     write_npy(out_dir / "visibility.npy", packed)
+    write_npy(out_dir / "visibility_off_edge.npy", packed_off_edge)
     write_npy(out_dir / "visible_counts.npy", counts)
     write_npy(out_dir / "object_visible_counts.npy", object_counts)
     write_npy(out_dir / "object_extent_lo.npy", extent_lo)
@@ -273,6 +293,7 @@ def build_scannet_cache(
             "has_depth": keep_depth,
             "visibility": {"abs_tol_m": visibility.abs_tol_m, "rel_tol": visibility.rel_tol},
             "warnings": list(scene.warnings),
+            "notes": scene.notes.to_json(),
             "inputs": inputs or {},
         },
     )
@@ -299,6 +320,7 @@ class ScanNetCache:
         vertices: ``(P, 3)`` float32 aligned vertices.
         instance_ids: ``(P,)`` int32.
         visibility: ``(F, W)`` uint64 packed visibility.
+        visibility_off_edge: ``(F, W)`` uint64 packed visible vertices off depth edges (8p).
         visible_counts: ``(F,)`` int64.
         objects: ``objects.json`` rows.
         object_visible_counts: ``(O, F)`` int32.
@@ -312,6 +334,7 @@ class ScanNetCache:
     vertices: np.ndarray
     instance_ids: np.ndarray
     visibility: np.ndarray
+    visibility_off_edge: np.ndarray
     visible_counts: np.ndarray
     objects: list[dict[str, Any]]
     object_visible_counts: np.ndarray
@@ -347,16 +370,28 @@ class ScanNetCache:
 
 
 def load_scannet_cache(path: Path) -> ScanNetCache:
-    """Open a scene cache written by :func:`build_scannet_cache`."""
+    """Open a scene cache written by :func:`build_scannet_cache`.
+
+    Raises:
+        CacheError: the cache was written by a version of ``multispa prepare`` with another
+            cache format.
+    """
     path = Path(path)
+    meta = read_json(path / "meta.json")
+    if meta.get("cache_version") != CACHE_VERSION:
+        raise CacheError(
+            f"{path / 'meta.json'}: cache version {meta.get('cache_version')!r}, this multispa "
+            f"reads version {CACHE_VERSION}; rebuild the cache with multispa prepare --force"
+        )
     return ScanNetCache(
         path=path,
-        meta=read_json(path / "meta.json"),
+        meta=meta,
         frame_index=read_npy(path / "frame_index.npy"),
         world_from_cam=read_npy(path / "world_from_cam.npy"),
         vertices=read_npy(path / "vertices.npy"),
         instance_ids=read_npy(path / "instance_ids.npy"),
         visibility=read_npy(path / "visibility.npy"),
+        visibility_off_edge=read_npy(path / "visibility_off_edge.npy"),
         visible_counts=read_npy(path / "visible_counts.npy"),
         objects=read_json(path / "objects.json"),
         object_visible_counts=read_npy(path / "object_visible_counts.npy"),

@@ -108,5 +108,7 @@ def generate_command(
         for bar in bars:
             bar.close()
     print_generate_summary(summary)
+    if mcq_difficulty == "hard" and split != "train":
+        click.echo("note: the val split (benchmark pool) uses easy MCQ distractors")
     if any(r.status == "failed" for r in summary.results):
         raise SystemExit(1)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from multispa.cli.split_options import split_list_options
 from multispa.scenes.summary import (
     ClipSummary,
     SceneSummary,
@@ -18,8 +19,11 @@ def _size(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
 
-def print_scannet_table(rows: list[SceneSummary], split_source: str) -> None:
-    """Print one line per ScanNet scene."""
+def print_scannet_table(
+    rows: list[SceneSummary], split_source: str, warnings: list[str] | None = None
+) -> None:
+    """Print one line per ScanNet scene, then the warnings: the dataset's (``warnings``) and
+    one line per note of each scene."""
     click.echo(f"ScanNet: {len(rows)} scenes (splits from {split_source})")
     header = (
         f"  {'scene':<14}{'split':<7}{'layout':<13}{'frames':>7}{'kept':>6}{'invalid':>8}"
@@ -36,13 +40,20 @@ def print_scannet_table(rows: list[SceneSummary], split_source: str) -> None:
             f"{_size(row.depth_size):>9}{row.vertices:>10}{row.objects:>8}{row.unique_labels:>7}"
             f"  {', '.join(row.repeated_labels) or '-'}"
         )
+    for warning in warnings or ():
+        click.echo(f"warning: {warning}")
+    for row in rows:
+        for note in row.notes:
+            click.echo(f"warning: {row.scene_id}: {note}")
 
 
-def print_tapvid_table(rows: list[ClipSummary], split_sources: dict[str, str]) -> None:
+def print_tapvid_table(
+    rows: list[ClipSummary], split_sources: dict[str, str], warnings: list[str] | None = None
+) -> None:
     """Print one line per TAPVid-3D clip: sizes, the pose source it will use, its static group
     (tracks that stay rigid / tracks of the largest rigid group), the worst per-frame residual of
     those poses in mm (static-scene fit, or drift under the file's extrinsics), and whether it is
-    usable."""
+    usable; then the ``warnings`` (hash-assigned subsets)."""
     sources = ", ".join(f"{subset}: {source}" for subset, source in split_sources.items())
     click.echo(f"TAPVid-3D: {len(rows)} clips (splits from {sources or '-'})")
     click.echo(
@@ -66,18 +77,34 @@ def print_tapvid_table(rows: list[ClipSummary], split_sources: dict[str, str]) -
             f"{'yes' if row.extrinsics else 'no':>11}  {row.pose_source or '-':<13}"
             f"{static:>9}{worst:>9}  {usable}"
         )
+    for warning in warnings or ():
+        click.echo(f"warning: {warning}")
 
 
-def inspect_paths(scannet: Path | None, tapvid3d: Path | None, frame_skip: int) -> int:
+def inspect_paths(
+    scannet: Path | None,
+    tapvid3d: Path | None,
+    frame_skip: int,
+    *,
+    scannet_splits: Path | None = None,
+    tapvid3d_splits: Path | None = None,
+) -> int:
     """Print both tables; return the number of scenes and clips that failed to read."""
     failures = 0
     if scannet is not None:
-        dataset, scene_rows = summarize_scannet(scannet, frame_skip=frame_skip)
-        print_scannet_table(scene_rows, dataset.split_source)
+        dataset, scene_rows = summarize_scannet(
+            scannet, frame_skip=frame_skip, splits_dir=scannet_splits
+        )
+        warnings = [w for w in (dataset.split_warning, dataset.shared_rooms_warning) if w]
+        print_scannet_table(scene_rows, dataset.split_source, warnings)
         failures += sum(row.error is not None for row in scene_rows)
     if tapvid3d is not None:
-        clips, clip_rows = summarize_tapvid3d(tapvid3d)
-        print_tapvid_table(clip_rows, {s: clips.split_source(s) for s in clips.subsets})
+        clips, clip_rows = summarize_tapvid3d(tapvid3d, splits_dir=tapvid3d_splits)
+        print_tapvid_table(
+            clip_rows,
+            {s: clips.split_source(s) for s in clips.subsets},
+            [w for w in map(clips.split_warning, clips.subsets) if w],
+        )
         failures += sum(row.error is not None for row in clip_rows)
     return failures
 
@@ -87,11 +114,24 @@ def inspect_paths(scannet: Path | None, tapvid3d: Path | None, frame_skip: int) 
 @click.option(
     "--tapvid3d", type=click.Path(path_type=Path), help="TAPVid-3D root (adt/, pstudio/)."
 )
+@split_list_options
 @click.option("--frame-skip", default=5, show_default=True, help="Keep every k-th frame.")
-def inspect_command(scannet: Path | None, tapvid3d: Path | None, frame_skip: int) -> None:
+def inspect_command(
+    scannet: Path | None,
+    tapvid3d: Path | None,
+    scannet_splits: Path | None,
+    tapvid3d_splits: Path | None,
+    frame_skip: int,
+) -> None:
     """Read ScanNet scenes and TAPVid-3D clips and print what the readers see."""
     if scannet is None and tapvid3d is None:
         raise click.UsageError("give --scannet and/or --tapvid3d")
-    failures = inspect_paths(scannet, tapvid3d, frame_skip)
+    failures = inspect_paths(
+        scannet,
+        tapvid3d,
+        frame_skip,
+        scannet_splits=scannet_splits,
+        tapvid3d_splits=tapvid3d_splits,
+    )
     if failures:
         raise click.ClickException(f"{failures} scene(s)/clip(s) could not be read")

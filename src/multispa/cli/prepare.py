@@ -8,6 +8,7 @@ import click
 from tqdm import tqdm
 
 from multispa.cache.scannet_cache import VisibilityConfig
+from multispa.cli.split_options import split_list_options
 from multispa.pipeline.prepare import PrepareConfig, PrepareSummary, UnitReport, prepare
 
 
@@ -54,14 +55,18 @@ def print_prepare_summary(summary: PrepareSummary) -> None:
     for report in summary.reports:
         if report.status in ("failed", "unusable"):
             click.echo(f"  {report.status}: {report.unit_id}: {report.error}")
-        elif report.warning:
-            click.echo(f"  warning: {report.unit_id}: {report.warning}")
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}")
+    for report in summary.reports:
+        for warning in report.warnings:
+            click.echo(f"warning: {report.unit_id}: {warning}")
 
 
 @click.command("prepare")
 @click.option("--scannet", type=click.Path(path_type=Path), help="ScanNet root or scans/ folder.")
 @click.option("--scannet-export", type=click.Path(path_type=Path), help="Exports, if elsewhere.")
 @click.option("--tapvid3d", type=click.Path(path_type=Path), help="TAPVid-3D root.")
+@split_list_options
 @click.option("--cache", required=True, type=click.Path(path_type=Path), help="Cache folder.")
 @click.option("--frame-skip", default=5, show_default=True, help="Keep every k-th frame.")
 @click.option("--scenes", default=None, help="Comma-separated scene ids (default: all).")
@@ -78,6 +83,8 @@ def prepare_command(
     scannet: Path | None,
     scannet_export: Path | None,
     tapvid3d: Path | None,
+    scannet_splits: Path | None,
+    tapvid3d_splits: Path | None,
     cache: Path,
     frame_skip: int,
     scenes: str | None,
@@ -95,6 +102,8 @@ def prepare_command(
         scannet=scannet,
         scannet_export=scannet_export,
         tapvid3d=tapvid3d,
+        scannet_splits=scannet_splits,
+        tapvid3d_splits=tapvid3d_splits,
         frame_skip=frame_skip,
         keep_depth=not no_depth,
         visibility=VisibilityConfig(abs_tol_m=depth_tol_m, rel_tol=depth_tol_rel),

@@ -13,16 +13,14 @@ from multispa.synth.config import SynthConfig
 
 def run_synth(out: Path, config: SynthConfig, *, quiet: bool = False) -> None:
     """Write the synthetic dataset to ``out`` with a progress bar and print a summary."""
-    from multispa.synth.dataset import write_synthetic_dataset
+    from multispa.synth.dataset import plan_units, write_synthetic_dataset
 
     start = time.perf_counter()
-    with tqdm(
-        total=config.scenes + config.clips, desc="synth", unit="unit", disable=quiet
-    ) as bar:
+    with tqdm(total=len(plan_units(config)), desc="synth", unit="unit", disable=quiet) as bar:
         summary = write_synthetic_dataset(out, config, progress=lambda _name: bar.update(1))
     seconds = time.perf_counter() - start
     click.echo(
-        f"synth: {config.scenes} ScanNet scenes and {config.clips} TAPVid-3D clips written to "
+        f"synth: {len(summary.scenes)} ScanNet scans and {config.clips} TAPVid-3D clips written to "
         f"{out} in {seconds:.1f} s ({summary})"
         if not quiet
         else f"synth: wrote {out} in {seconds:.1f} s"
@@ -37,8 +35,22 @@ def run_synth(out: Path, config: SynthConfig, *, quiet: bool = False) -> None:
 @click.option("--small", is_flag=True, help="Tiny fast scenes (tests) instead of real sizes.")
 @click.option("--frames", type=int, default=None, help="Frames per scene (preset default).")
 @click.option("--workers", default=2, show_default=True, help="Parallel processes.")
+@click.option(
+    "--variants/--no-variants",
+    default=True,
+    show_default=True,
+    help="Real-download pitfalls: a thinned posed_images rescan of room 0, duplicated "
+    "segGroups, thin objects in front of walls, a label map.",
+)
 def synth(
-    out: Path, scenes: int, clips: int, seed: int, small: bool, frames: int | None, workers: int
+    out: Path,
+    scenes: int,
+    clips: int,
+    seed: int,
+    small: bool,
+    frames: int | None,
+    workers: int,
+    variants: bool,
 ) -> None:
     """Write synthetic ScanNet scans (.sens, ply, annotations) and TAPVid-3D npz clips to OUT."""
     config = SynthConfig(
@@ -48,5 +60,6 @@ def synth(
         small=small,
         workers=workers,
         frames_per_scene=frames,
+        variants=variants,
     )
     run_synth(out, config)

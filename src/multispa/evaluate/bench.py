@@ -19,10 +19,13 @@ changes when any item or any image byte changes and not when the folder moves.
 Images are hard-linked when the file system allows it (else copied): a hard link shares its
 bytes with the dataset's file, so edit neither in place.
 
-Leakage (spec §5.7): building fails when a benchmark ScanNet scene, or the sequence of a
-benchmark TAPVid-3D clip (clip id minus its trailing ``_k``, per subset), also appears in the
-dataset's ``train`` split. Two ScanNet scans of the same room (``scene0011_00`` and
-``scene0011_01``) in different splits only raise a warning.
+Leakage: building fails when the room of a benchmark ScanNet scan (``scene0011`` for
+``scene0011_01``: rescans of a room show the same place), or the sequence of a benchmark
+TAPVid-3D clip (clip id minus its trailing ``_k``, per subset), also appears in the dataset's
+``train`` split; the error names them.
+
+Distractors: building fails when a val record's ``meta.difficulty`` (correspondence MCQ) is not
+``easy``: the benchmark is defined with easy distractors.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from multispa import __version__
 from multispa.errors import ConfigError, DatasetError, FormatError, MissingFileError
 from multispa.jsonl import iter_jsonl_objects, parse_jsonl_object
 from multispa.metrics.rows import benchmark_key
+from multispa.scenes.splits import room_of
 from multispa.scenes.tapvid3d import sequence_of
 from multispa.tasks.base import rng_for
 from multispa.tasks.templates import BENCHMARK_SUBTASKS, SUBTASKS
@@ -66,7 +70,6 @@ ITEMS_NAME = "bench.jsonl"
 IMAGES_NAME = "images"
 _ID_PREFIX = re.compile(r'^\{\s*"id"\s*:\s*"([^"\\]+)"')
 _SOURCE_OF_CODE = {"scannet": "scannet", "adt": "tapvid3d/adt", "pstudio": "tapvid3d/pstudio"}
-_ROOM = re.compile(r"^(scene\d+)_\d+$")
 _CHUNK_BYTES = 1 << 20
 
 
@@ -83,7 +86,7 @@ class BenchBuildSummary:
         short_keys: keys with fewer than ``per_subtask`` items (missing keys excluded).
         content_sha256: the manifest's content hash.
         images: distinct image files; ``linked`` of them hard-linked, ``copied`` copied.
-        warnings: human-readable warnings (short and missing keys, shared ScanNet rooms).
+        warnings: human-readable warnings (short and missing keys, no train split).
     """
 
     out: Path
@@ -242,22 +245,32 @@ def train_units(dataset: str | Path) -> dict[str, set[str]] | None:
 
 def _check_leakage(
     items: Sequence[Mapping[str, Any]], train: Mapping[str, set[str]], dataset: Path,
-) -> list[str]:
-    """Raise on benchmark units seen in training; return warnings for shared ScanNet rooms."""
+) -> None:
+    """Raise when a benchmark ScanNet room or TAPVid-3D sequence also appears in training.
+
+    ScanNet units are compared by room (:func:`~multispa.scenes.splits.room_of`), so a
+    benchmark scan whose rescan was trained on counts, as does the same scan.
+    """
+    def unit_key(source: str, unit: str) -> str:
+        return room_of(unit) if source == "scannet" else unit
+
+    seen = {(source, unit_key(source, unit)) for source, units in train.items() for unit in units}
     bench_units = {_unit_of(i, dataset, f"val record {i['id']}") for i in items}
-    leaked = sorted(f"{source}:{unit}" for source, unit in bench_units
-                    if unit in train.get(source, ()))
+    leaked = sorted({f"{source}:{unit_key(source, unit)}" for source, unit in bench_units
+                     if (source, unit_key(source, unit)) in seen})
     if leaked:
         shown = ", ".join(leaked[:10]) + (" ..." if len(leaked) > 10 else "")
-        raise DatasetError(dataset, f"{len(leaked)} benchmark scene(s) or clip sequence(s) also "
-                                    f"appear in the train split (spec §5.7): {shown}")
-    train_rooms = {m.group(1) for s in train.get("scannet", ()) if (m := _ROOM.match(s))}
-    shared = sorted({m.group(1) for source, unit in bench_units if source == "scannet"
-                     and (m := _ROOM.match(unit)) and m.group(1) in train_rooms})
-    if shared:
-        return [f"{len(shared)} ScanNet room(s) have scans in both train and the benchmark: "
-                + ", ".join(shared[:10])]
-    return []
+        raise DatasetError(dataset, f"{len(leaked)} benchmark ScanNet room(s) or TAPVid-3D "
+                                    f"sequence(s) also appear in the train split: {shown}")
+
+
+def _check_difficulty(record: Mapping[str, Any], path: Path, number: int) -> None:
+    """Refuse a val record whose MCQ distractors are not ``easy`` (the benchmark's)."""
+    meta = record.get("meta")
+    if isinstance(meta, Mapping) and "difficulty" in meta and meta["difficulty"] != "easy":
+        raise DatasetError(path, f"line {number}: record {record.get('id')} has "
+                                 f"meta.difficulty {meta['difficulty']!r}; the benchmark uses "
+                                 "easy distractors only (regenerate the val split)")
 
 
 # ----------------------------------------------------------------------------------- building
@@ -335,7 +348,8 @@ def build_bench(
     Raises:
         MissingFileError: no val split, or an image the items reference is missing.
         FormatError: a val record is malformed or duplicated.
-        DatasetError: a benchmark scene or clip sequence appears in the train split.
+        DatasetError: a benchmark ScanNet room or clip sequence appears in the train split, or
+            a val record has distractors other than easy.
         ConfigError: bad ``per_subtask`` or an ``out`` that is neither empty nor a benchmark.
     """
     dataset, out = Path(dataset), Path(out)
@@ -362,6 +376,7 @@ def build_bench(
             if split != "val":
                 raise FormatError(path, f"line {number}: record {rid} has meta.split {split!r}, "
                                         "expected 'val'")
+            _check_difficulty(record, path, number)
             pools[_key_of(record, path, number)].append(item)
 
     selected: list[dict[str, Any]] = []
@@ -383,7 +398,7 @@ def build_bench(
         warnings.append(f"{dataset} has no train split: the train/benchmark leakage check "
                         "(spec §5.7) was skipped")
     else:
-        warnings.extend(_check_leakage(selected, train, dataset))
+        _check_leakage(selected, train, dataset)
 
     images_src = dataset / IMAGES_NAME
     relpaths: dict[PurePosixPath, str] = {}

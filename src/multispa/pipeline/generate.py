@@ -391,6 +391,8 @@ def generate(
             "cache": {
                 "path": str(config.cache),
                 "manifest_sha256": hashlib.sha256(cache_manifest).hexdigest(),
+                # how scenes and clips were split (lists, or the hash fallback and its warning)
+                "splits": json.loads(cache_manifest).get("splits", {}),
             },
             "counts": counts,
             "skipped": skipped,

@@ -32,6 +32,7 @@ from multispa.cache.tapvid_cache import (
 from multispa.errors import ConfigError, MultispaError
 from multispa.executors.base import make_executor
 from multispa.scenes.tapvid_poses import POSE_SOURCES, PoseCheckConfig
+from multispa.scenes.types import SceneNotes
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ class PrepareConfig:
         scannet: ScanNet root (containing ``scans/``) or the ``scans/`` folder itself.
         tapvid3d: TAPVid-3D root (containing ``adt/`` and/or ``pstudio/``).
         scannet_export: where SensReader / ``posed_images`` exports live, if not beside the scans.
+        scannet_splits: folder holding ``scannetv2_{train,val}.txt`` (else searched beside the
+            scans; without lists, scans are assigned by a hash of their room).
+        tapvid3d_splits: folder holding ``<subset>/{train,val}.txt`` (else searched in the
+            TAPVid-3D root).
         frame_skip: keep original frame indices that are multiples of this (spec §2.3).
         keep_depth: write each kept frame's depth as a 16-bit PNG.
         visibility: depth-test tolerances (rule 8a).
@@ -64,6 +69,8 @@ class PrepareConfig:
     scannet: Path | None = None
     tapvid3d: Path | None = None
     scannet_export: Path | None = None
+    scannet_splits: Path | None = None
+    tapvid3d_splits: Path | None = None
     frame_skip: int = 5
     keep_depth: bool = True
     visibility: VisibilityConfig = field(default_factory=VisibilityConfig)
@@ -99,12 +106,13 @@ class PrepareConfig:
 @dataclass(frozen=True)
 class PrepareUnit:
     """One unit of work: ``kind`` is ``"scannet"`` or ``"tapvid3d"``; ``name`` is the scene id
-    or ``"<subset>/<clip>"``."""
+    or ``"<subset>/<clip>"``; ``labels_tsv`` is the ScanNet label map found, if any."""
 
     kind: str
     name: str
     split: str | None
     config: PrepareConfig
+    labels_tsv: Path | None = None
 
     @property
     def unit_id(self) -> str:
@@ -123,24 +131,27 @@ class PrepareUnit:
 @dataclass(frozen=True)
 class UnitReport:
     """Outcome of one unit: status ``built``, ``skipped`` (already done), ``unusable`` or
-    ``failed``; ``warning`` notes a built clip's pose problem (e.g. drifting extrinsics)."""
+    ``failed``; ``notes`` are a scene's load notes (``SceneNotes.to_json``) and ``warnings``
+    their readable lines, or a built clip's pose problem (e.g. drifting extrinsics)."""
 
     unit_id: str
     status: str
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
-    warning: str | None = None
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    notes: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
 class PrepareSummary:
-    """What a ``prepare`` run did."""
+    """What a ``prepare`` run did; ``warnings`` are the datasets' (split lists not found)."""
 
     reports: list[UnitReport]
     wall_seconds: float
     peak_rss_mb: float
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         """Number of units with ``status``."""
@@ -166,7 +177,9 @@ def pose_counts(reports: list[UnitReport]) -> dict[str, int]:
         if report.unit_id.startswith("tapvid3d/") and report.status == "unusable":
             key = f"unusable_{(report.error or '').split(':', 1)[0]}"
             counts[key] = counts.get(key, 0) + 1
-    counts["warnings"] = sum(report.warning is not None for report in reports)
+    counts["warnings"] = sum(
+        bool(report.warnings) for report in reports if report.unit_id.startswith("tapvid3d/")
+    )
     return counts
 
 
@@ -190,16 +203,24 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _build_scannet(unit: PrepareUnit, work_dir: Path) -> dict[str, int]:
+def _build_scannet(unit: PrepareUnit, work_dir: Path) -> tuple[dict[str, int], SceneNotes]:
     from multispa.scenes.scannet import load_scannet_scene
+    from multispa.scenes.scannet_annotations import read_label_map
 
     config = unit.config
     scans_root = config.scannet
     assert scans_root is not None
     scans = scans_root / "scans" if (scans_root / "scans").is_dir() else scans_root
+    label_map = read_label_map(unit.labels_tsv) if unit.labels_tsv is not None else None
     scene = load_scannet_scene(
-        scans, unit.name, frame_skip=config.frame_skip, export_root=config.scannet_export
+        scans,
+        unit.name,
+        frame_skip=config.frame_skip,
+        export_root=config.scannet_export,
+        label_map=label_map,
     )
+    if unit.labels_tsv is not None:
+        scene.files["labels_tsv"] = unit.labels_tsv
     inputs = {role: tree_fingerprint(path) for role, path in sorted(scene.files.items())}
     summary = build_scannet_cache(
         scene,
@@ -209,7 +230,7 @@ def _build_scannet(unit: PrepareUnit, work_dir: Path) -> dict[str, int]:
         keep_depth=config.keep_depth,
         inputs=inputs,
     )
-    return {
+    counts = {
         "frames": summary.kept_frames,
         "invalid_frames": summary.invalid_frames,
         "empty_frames": summary.empty_frames,
@@ -217,6 +238,7 @@ def _build_scannet(unit: PrepareUnit, work_dir: Path) -> dict[str, int]:
         "pairs": summary.pairs,
         "objects": summary.objects,
     }
+    return counts, scene.notes
 
 
 def _build_tapvid(unit: PrepareUnit, work_dir: Path) -> tuple[dict[str, int], str | None] | str:
@@ -263,17 +285,23 @@ def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
         done = read_json(marker)
         if done.get("settings_digest") == digest:
             return UnitReport(
-                unit.unit_id, "skipped", counts=done.get("counts", {}), warning=done.get("warning")
+                unit.unit_id,
+                "skipped",
+                counts=done.get("counts", {}),
+                notes=done.get("notes", {}),
+                warnings=done.get("warnings", []),
             )
     final = _final_dir(cache, unit.unit_id)
     work = final.with_name(f".tmp-{final.name}-{os.getpid()}")
     for stale in final.parent.glob(f".tmp-{final.name}-*") if final.parent.is_dir() else ():
         shutil.rmtree(stale, ignore_errors=True)
     work.mkdir(parents=True)
+    notes: SceneNotes | None = None
     try:
         warning = None
         if unit.kind == "scannet":
-            outcome: dict[str, int] | str = _build_scannet(unit, work)
+            outcome: dict[str, int] | str
+            outcome, notes = _build_scannet(unit, work)
         else:
             built = _build_tapvid(unit, work)
             outcome, warning = (built, None) if isinstance(built, str) else built
@@ -292,13 +320,28 @@ def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
         shutil.rmtree(final)
     os.replace(work, final)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    done = {"unit": unit.unit_id, "settings_digest": digest, "counts": outcome}
+    note_json = notes.to_json() if notes is not None else {}
+    warnings = notes.lines() if notes is not None else []
     if warning:
-        done["warning"] = warning
-    write_json(marker, done)
+        warnings.append(warning)
+    write_json(
+        marker,
+        {
+            "unit": unit.unit_id,
+            "settings_digest": digest,
+            "counts": outcome,
+            "notes": note_json,
+            "warnings": warnings,
+        },
+    )
     return UnitReport(
-        unit.unit_id, "built", counts=outcome, seconds=_since(start),
-        peak_rss_mb=_peak_rss_mb(), warning=warning,
+        unit.unit_id,
+        "built",
+        counts=outcome,
+        seconds=_since(start),
+        peak_rss_mb=_peak_rss_mb(),
+        notes=note_json,
+        warnings=warnings,
     )
 
 
@@ -306,14 +349,18 @@ def _since(start: float) -> float:
     return time.perf_counter() - start
 
 
-def plan_units(config: PrepareConfig) -> tuple[list[PrepareUnit], dict[str, Any]]:
-    """List the units to run (sorted by id) and the datasets' split information."""
+def plan_units(config: PrepareConfig) -> tuple[list[PrepareUnit], dict[str, Any], list[str]]:
+    """List the units to run (sorted by id), the datasets' split information and warnings
+    (split lists not found: hash assignment)."""
     units: list[PrepareUnit] = []
     splits: dict[str, Any] = {}
+    warnings: list[str] = []
     if config.scannet is not None:
         from multispa.scenes.scannet import ScanNetDataset
 
-        dataset = ScanNetDataset(config.scannet, export_root=config.scannet_export)
+        dataset = ScanNetDataset(
+            config.scannet, export_root=config.scannet_export, splits_dir=config.scannet_splits
+        )
         scene_ids = dataset.scene_ids()
         if config.scenes is not None:
             missing = sorted(set(config.scenes) - set(scene_ids))
@@ -321,11 +368,14 @@ def plan_units(config: PrepareConfig) -> tuple[list[PrepareUnit], dict[str, Any]
                 raise ConfigError(f"--scenes names scenes not found: {', '.join(missing)}")
             scene_ids = [s for s in scene_ids if s in set(config.scenes)]
         for scene_id in scene_ids:
-            units.append(PrepareUnit("scannet", scene_id, dataset.split_of(scene_id), config))
+            split = dataset.split_of(scene_id)
+            units.append(PrepareUnit("scannet", scene_id, split, config, dataset.labels_tsv))
         splits["scannet"] = {
-            "source": dataset.split_source,
-            "checksums": dataset.split_checksums,
+            **dataset.split_info(),
+            "labels_tsv": str(dataset.labels_tsv) if dataset.labels_tsv else None,
         }
+        if splits["scannet"]["warning"]:
+            warnings.append(splits["scannet"]["warning"])
     if config.tapvid3d is not None:
         from multispa.scenes.summary import present_subsets
         from multispa.scenes.tapvid3d import TapVid3DDataset
@@ -333,18 +383,21 @@ def plan_units(config: PrepareConfig) -> tuple[list[PrepareUnit], dict[str, Any]
         subsets = present_subsets(config.tapvid3d)
         if not subsets:
             raise ConfigError(f"{config.tapvid3d}: no adt/ or pstudio/ folder of clips")
-        clips = TapVid3DDataset(config.tapvid3d, subsets=subsets)
+        clips = TapVid3DDataset(config.tapvid3d, subsets=subsets, splits_dir=config.tapvid3d_splits)
         for subset in clips.subsets:
             for clip_id in clips.clip_ids(subset):
                 split = clips.split_of(subset, clip_id)
                 units.append(PrepareUnit("tapvid3d", f"{subset}/{clip_id}", split, config))
+        tapvid_warnings = {s: clips.split_warning(s) for s in clips.subsets}
         splits["tapvid3d"] = {
             "source": {s: clips.split_source(s) for s in clips.subsets},
             "checksums": clips.split_checksums,
             "other_subsets": clips.other_subsets,
+            "warnings": {s: w for s, w in tapvid_warnings.items() if w},
         }
+        warnings += [w for w in tapvid_warnings.values() if w]
     units.sort(key=lambda unit: unit.unit_id)
-    return units, splits
+    return units, splits, warnings
 
 
 def _check_settings(config: PrepareConfig) -> None:
@@ -383,7 +436,7 @@ def prepare(
     if config.frame_skip < 1:
         raise ConfigError(f"--frame-skip must be at least 1, got {config.frame_skip}")
     start = time.perf_counter()
-    units, splits = plan_units(config)
+    units, splits, warnings = plan_units(config)
     _check_settings(config)
     if on_start is not None:
         on_start(len(units))
@@ -412,7 +465,8 @@ def prepare(
                     "status": "done" if report.status in ("built", "skipped") else report.status,
                     "counts": report.counts,
                     "error": report.error,
-                    **({"warning": report.warning} if report.warning else {}),
+                    **({"notes": report.notes} if report.notes else {}),
+                    **({"warnings": report.warnings} if report.warnings else {}),
                 }
                 for report in reports
             },
@@ -420,7 +474,9 @@ def prepare(
     )
     wall = _since(start)
     peak = max([_peak_rss_mb(), *(report.peak_rss_mb for report in reports)])
-    summary = PrepareSummary(reports=reports, wall_seconds=wall, peak_rss_mb=peak)
+    summary = PrepareSummary(
+        reports=reports, wall_seconds=wall, peak_rss_mb=peak, warnings=warnings
+    )
     (config.cache / LOGS_DIR).mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     write_json(

@@ -4,8 +4,8 @@
 :mod:`multispa.scenes.scannet_layouts`) and returns a :class:`~multispa.scenes.types.ScanNetScene`
 in the **aligned** world (aligned = A @ raw, A from ``axisAlignment`` of ``<scene>.txt``).
 :class:`ScanNetDataset` lists the scenes of a ``scans/`` folder and assigns them to train/val from
-``scannetv2_train.txt`` / ``scannetv2_val.txt`` or, without lists, by
-:func:`multispa.scenes.splits.hash_split`.
+``scannetv2_train.txt`` / ``scannetv2_val.txt`` or, without lists, by a hash of each scan's room
+(:func:`multispa.scenes.splits.scannet_hash_split`, so rescans share a split).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from multispa.scenes.ply import read_ply_vertices
 from multispa.scenes.scannet_annotations import (
     SceneMeta,
     build_instances,
+    drop_duplicate_groups,
     read_aggregation,
     read_label_map,
     read_scene_meta,
@@ -39,8 +40,8 @@ from multispa.scenes.scannet_layouts import (
     posed_images_roots,
     sensreader_roots,
 )
-from multispa.scenes.splits import hash_split
-from multispa.scenes.types import FrameInfo, ScanNetScene, SceneObject
+from multispa.scenes.splits import DEFAULT_VAL_FRACTION, room_of, scannet_hash_split
+from multispa.scenes.types import FrameInfo, ScanNetScene, SceneNotes, SceneObject
 
 logger = logging.getLogger(__name__)
 
@@ -88,20 +89,21 @@ def _load_instances(
     label_map: Mapping[str, str] | None,
     warnings: list[str],
     files: dict[str, Path],
-) -> tuple[np.ndarray, tuple[SceneObject, ...]]:
+) -> tuple[np.ndarray, tuple[SceneObject, ...], int]:
+    """Instance id per vertex, the objects and the number of duplicate groups dropped (8n)."""
     aggregation_path, segs_path = paths["aggregation"], paths["segs"]
     has_aggregation, has_segs = aggregation_path.is_file(), segs_path.is_file()
     if not has_aggregation and not has_segs:
         warnings.append(
             f"no {aggregation_path.name} / {segs_path.name}: every vertex is unannotated"
         )
-        return np.full(num_vertices, -1, dtype=np.int32), ()
+        return np.full(num_vertices, -1, dtype=np.int32), (), 0
     if has_aggregation != has_segs:
         present, absent = (
             (aggregation_path, segs_path) if has_aggregation else (segs_path, aggregation_path)
         )
         raise MissingFileError(absent, f"needed together with {present.name}")
-    groups = read_aggregation(aggregation_path)
+    groups, duplicates = drop_duplicate_groups(read_aggregation(aggregation_path))
     seg_indices = read_segs(segs_path)
     files["aggregation"], files["segs"] = aggregation_path, segs_path
     instance_ids, objects, conflicts = build_instances(
@@ -117,7 +119,7 @@ def _load_instances(
             f"{aggregation_path.name}: {conflicts} segment(s) listed by several objects; "
             f"the later object in file order keeps them"
         )
-    return instance_ids, objects
+    return instance_ids, objects, duplicates
 
 
 def load_scannet_scene(
@@ -133,7 +135,9 @@ def load_scannet_scene(
 
     Frames kept: original indices that are multiples of ``frame_skip`` whose raw pose is entirely
     finite; stride-kept frames with a non-finite entry go to ``invalid_frames``. Poses and mesh
-    vertices are aligned with A from ``<scene>.txt`` (identity when absent).
+    vertices are aligned with A from ``<scene>.txt`` (identity when absent). Exact duplicate
+    ``segGroups`` are dropped before instances are built (rule 8n); ``notes`` records that, the
+    objects left without vertex, a thinned export and where K_depth came from.
 
     Args:
         scans_root: the ``scans/`` folder holding ``<scene>/``.
@@ -207,9 +211,18 @@ def load_scannet_scene(
         vertex_colors = np.zeros((mesh.num_vertices, 3), dtype=np.uint8)
     else:
         vertex_colors = np.ascontiguousarray(mesh.rgb, dtype=np.uint8)
-    instance_ids, objects = _load_instances(
+    instance_ids, objects, duplicates = _load_instances(
         paths, mesh.num_vertices, label_map, warnings, files
     )
+    notes = SceneNotes(
+        duplicate_groups=duplicates,
+        empty_objects=tuple(o.object_id for o in objects if o.vertex_indices.size == 0),
+        exported_frames=frames_found.exported_frames,
+        num_color_frames=meta.num_color_frames,
+        depth_intrinsics_source=frames_found.depth_intrinsics_source,
+        depth_intrinsics_note=frames_found.depth_intrinsics_note,
+    )
+    warnings += notes.lines()
 
     for note in warnings:
         logger.info("%s: %s", scene_id, note)
@@ -230,6 +243,7 @@ def load_scannet_scene(
         frames_source=frames_found.make_source({info.index: info for info in infos}),
         warnings=warnings,
         files=files,
+        notes=notes,
     )
 
 
@@ -253,6 +267,26 @@ def read_split_list(path: Path) -> list[str]:
     return ids
 
 
+def split_list_dirs(scans_root: Path) -> list[Path]:
+    """Folders searched for ``scannetv2_{train,val}.txt``, in order.
+
+    The scans folder, the ScanNet root above it, the root's ``Tasks/Benchmark/`` (ScanNet's
+    public repository) and the root's ``meta_data/`` (the upstream engine's layout).
+    """
+    root = Path(scans_root).parent
+    return [Path(scans_root), root, root / "Tasks" / "Benchmark", root / "meta_data"]
+
+
+def label_map_dirs(scans_root: Path) -> list[Path]:
+    """Folders searched for ``scannetv2-labels.combined.tsv``, in order.
+
+    The scans folder, the ScanNet root (where ScanNet's download script puts it), the root's
+    ``meta_data/`` and ``Tasks/Benchmark/``, and the folder holding the root.
+    """
+    root = Path(scans_root).parent
+    return [Path(scans_root), root, root / "meta_data", root / "Tasks" / "Benchmark", root.parent]
+
+
 class ScanNetDataset:
     """The scenes of a ScanNet ``scans/`` folder and their train/val assignment.
 
@@ -260,15 +294,20 @@ class ScanNetDataset:
         scans_root: the ``scans/`` folder, or the ScanNet root that contains ``scans/``.
         export_root: where SensReader exports (``<export_root>/<scene>``) or ``posed_images/``
             live, when not beside the scans.
-        split_files: ``(train_list, val_list)``; otherwise ``scannetv2_train.txt`` and
-            ``scannetv2_val.txt`` are looked for in ``scans_root``, its parent and the parent's
-            ``Tasks/Benchmark/``. Without lists, scenes are assigned by ``hash_split``.
-        labels_tsv: ``scannetv2-labels.combined.tsv``; otherwise looked for beside the lists.
+        split_files: ``(train_list, val_list)``.
+        splits_dir: a folder holding ``scannetv2_train.txt`` and ``scannetv2_val.txt``
+            (``--scannet-splits``). Without either argument the lists are looked for in
+            :func:`split_list_dirs`; without lists, scans are assigned by a hash of their room
+            id (:func:`~multispa.scenes.splits.scannet_hash_split`) and :attr:`split_warning`
+            says so.
+        labels_tsv: ``scannetv2-labels.combined.tsv``; otherwise looked for beside the lists
+            used, then in :func:`label_map_dirs`.
 
     Attributes:
         split_source: ``"lists"`` or ``"hash"``.
         split_files: the lists used, or None.
         split_checksums: SHA-256 hex digest of each list file by split (empty for ``"hash"``).
+        shared_rooms: rooms (``sceneXXXX``) whose scans the lists put in both splits.
         missing_listed: per split, listed scenes absent on disk (set by ``scenes_in_split``).
     """
 
@@ -278,6 +317,7 @@ class ScanNetDataset:
         *,
         export_root: Path | None = None,
         split_files: tuple[Path, Path] | None = None,
+        splits_dir: Path | None = None,
         labels_tsv: Path | None = None,
     ) -> None:
         root = Path(scans_root)
@@ -285,37 +325,61 @@ class ScanNetDataset:
         if not self.scans_root.is_dir():
             raise MissingFileError(self.scans_root, "ScanNet scans folder not found")
         self.export_root = Path(export_root) if export_root is not None else None
-        search = [self.scans_root, self.scans_root.parent]
-        search.append(self.scans_root.parent / "Tasks" / "Benchmark")
-        self._search_dirs = list(dict.fromkeys(search))
+        self._search_dirs = list(dict.fromkeys(split_list_dirs(self.scans_root)))
         self.missing_listed: dict[str, int] = {}
+        self.shared_rooms: list[str] = []
         self._scene_ids: list[str] | None = None
         self._lists: dict[str, frozenset[str]] = {}
-        self.split_files = self._resolve_split_files(split_files)
+        self.split_files = self._resolve_split_files(split_files, splits_dir)
         self.split_checksums: dict[str, str] = {}
         if self.split_files is None:
             self.split_source: Literal["lists", "hash"] = "hash"
-            logger.info(
-                "no ScanNet split lists found in %s: assigning scenes by a hash of their id",
-                ", ".join(map(str, self._search_dirs)),
-            )
+            logger.info("%s", self.split_warning)
         else:
             self.split_source = "lists"
             self._load_lists(*self.split_files)
         if labels_tsv is None:
+            beside = [self.split_files[0].parent] if self.split_files is not None else []
             labels_tsv = next(
-                (d / LABELS_TSV_NAME for d in self._search_dirs if (d / LABELS_TSV_NAME).is_file()),
+                (
+                    d / LABELS_TSV_NAME
+                    for d in dict.fromkeys([*beside, *label_map_dirs(self.scans_root)])
+                    if (d / LABELS_TSV_NAME).is_file()
+                ),
                 None,
             )
         self.labels_tsv = Path(labels_tsv) if labels_tsv is not None else None
         self.label_map = read_label_map(self.labels_tsv) if self.labels_tsv is not None else None
 
-    def _resolve_split_files(self, given: tuple[Path, Path] | None) -> tuple[Path, Path] | None:
+    @property
+    def split_warning(self) -> str | None:
+        """One line saying that scans are assigned by the room hash, or None with lists."""
+        if self.split_files is not None:
+            return None
+        names = " / ".join(SPLIT_LIST_NAMES[s] for s in SPLITS)
+        return (
+            f"no ScanNet split lists ({names}) in {', '.join(map(str, self._search_dirs))}: "
+            f"scans are assigned to train/val by a hash of their room id (sceneXXXX; about "
+            f"80/20, rescans share a split); give --scannet-splits DIR for the official lists"
+        )
+
+    def _resolve_split_files(
+        self, given: tuple[Path, Path] | None, splits_dir: Path | None
+    ) -> tuple[Path, Path] | None:
         if given is not None:
             train, val = Path(given[0]), Path(given[1])
             for path in (train, val):
                 if not path.is_file():
                     raise MissingFileError(path, "split list not found")
+            return train, val
+        if splits_dir is not None:
+            folder = Path(splits_dir)
+            if not folder.is_dir():
+                raise MissingFileError(folder, "ScanNet split-list folder not found")
+            train, val = (folder / SPLIT_LIST_NAMES[s] for s in SPLITS)
+            for path in (train, val):
+                if not path.is_file():
+                    raise MissingFileError(path, "split list not found in --scannet-splits")
             return train, val
         for folder in self._search_dirs:
             train, val = (folder / SPLIT_LIST_NAMES[s] for s in SPLITS)
@@ -337,6 +401,33 @@ class ScanNetDataset:
                 f"shares {len(shared)} scene id(s) with {val_path} (lists must be disjoint), "
                 f"e.g. {shared[0]}",
             )
+        rooms = {split: {room_of(s) for s in self._lists[split]} for split in SPLITS}
+        self.shared_rooms = sorted(rooms["train"] & rooms["val"])
+        if self.shared_rooms:
+            logger.warning("%s", self.shared_rooms_warning)
+
+    @property
+    def shared_rooms_warning(self) -> str | None:
+        """One line naming rooms whose rescans the split lists put in both splits, or None."""
+        if not self.shared_rooms:
+            return None
+        shown = ", ".join(self.shared_rooms[:10]) + (" ..." if len(self.shared_rooms) > 10 else "")
+        return (
+            f"the split lists put scans of {len(self.shared_rooms)} room(s) in both train and "
+            f"val (benchmark rooms seen in training; bench build will refuse them): {shown}"
+        )
+
+    def split_info(self) -> dict[str, object]:
+        """How scans were assigned, for manifests: source, lists, checksums, rule, warnings."""
+        return {
+            "source": self.split_source,
+            "files": [str(p) for p in self.split_files] if self.split_files else None,
+            "checksums": dict(self.split_checksums),
+            "rule": None
+            if self.split_files
+            else f"room sha256 (first 8 bytes / 2**64) < {DEFAULT_VAL_FRACTION} -> val",
+            "warning": self.split_warning or self.shared_rooms_warning,
+        }
 
     def scene_ids(self) -> list[str]:
         """Sorted scene ids found on disk.
@@ -368,7 +459,7 @@ class ScanNetDataset:
     def split_of(self, scene_id: str) -> str | None:
         """``"train"`` or ``"val"``; None for a scene in neither list (e.g. a test scene)."""
         if self.split_source == "hash":
-            return hash_split(scene_id)
+            return scannet_hash_split(scene_id)
         for split in SPLITS:
             if scene_id in self._lists[split]:
                 return split
@@ -381,7 +472,7 @@ class ScanNetDataset:
         on_disk = self.scene_ids()
         if self.split_source == "hash":
             self.missing_listed[split] = 0
-            return [s for s in on_disk if hash_split(s) == split]
+            return [s for s in on_disk if scannet_hash_split(s) == split]
         listed = self._lists[split]
         present = sorted(listed.intersection(on_disk))
         self.missing_listed[split] = len(listed) - len(present)

@@ -43,6 +43,7 @@ class SceneMeta:
         color_intrinsics: from ``fx_color``, ``fy_color``, ``mx_color``, ``my_color`` at
             ``color_size`` (1296×968 when the size keys are absent), or None.
         depth_intrinsics: the same with ``_depth`` keys (640×480 default size), or None.
+        num_color_frames: ``numColorFrames`` (frames of the original stream), or None.
         path: the file read, or None for the defaults of a missing file.
     """
 
@@ -52,6 +53,7 @@ class SceneMeta:
     depth_size: tuple[int, int] | None = None
     color_intrinsics: Intrinsics | None = None
     depth_intrinsics: Intrinsics | None = None
+    num_color_frames: int | None = None
     path: Path | None = None
 
 
@@ -151,6 +153,14 @@ def parse_scene_meta(text: str, path: Path) -> SceneMeta:
     )
     color_size = _parse_size(path, entries, "color")
     depth_size = _parse_size(path, entries, "depth")
+    num_color_frames = None
+    if "numColorFrames" in entries:
+        count = _parse_number(path, "numColorFrames", entries["numColorFrames"])
+        if count != int(count) or count < 0:
+            raise FormatError(
+                path, f"key 'numColorFrames': expected an integer >= 0, found {count!r}"
+            )
+        num_color_frames = int(count)
     return SceneMeta(
         axis_alignment=alignment,
         has_axis_alignment=has_alignment,
@@ -162,6 +172,7 @@ def parse_scene_meta(text: str, path: Path) -> SceneMeta:
         depth_intrinsics=_parse_intrinsics(
             path, entries, "depth", depth_size or DEFAULT_DEPTH_SIZE
         ),
+        num_color_frames=num_color_frames,
         path=path,
     )
 
@@ -239,6 +250,28 @@ def read_aggregation(path: Path) -> list[SegGroup]:
         segments = _int_array(path, f"{where} (objectId {object_id}) segments", entry["segments"])
         groups.append(SegGroup(object_id, label, segments))
     return groups
+
+
+def drop_duplicate_groups(groups: Sequence[SegGroup]) -> tuple[list[SegGroup], int]:
+    """Drop exact duplicate segment groups (rule 8n), keeping the first of each, in file order.
+
+    Two groups are duplicates when they have the same label and the same **set** of segments
+    (order and repeats ignored); their ``objectId`` differs. Real ``scene0217_00`` repeats its
+    whole ``segGroups`` list: without this the later copies win every segment and every label
+    looks repeated.
+
+    Returns:
+        The groups kept and the number dropped.
+    """
+    seen: set[tuple[str, bytes]] = set()
+    kept: list[SegGroup] = []
+    for group in groups:
+        key = (group.label, np.unique(group.segments).tobytes())
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(group)
+    return kept, len(groups) - len(kept)
 
 
 def build_instances(

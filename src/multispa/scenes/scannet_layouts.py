@@ -215,6 +215,10 @@ class LayoutFrames:
         warnings: notes raised (rescaled intrinsics, fallbacks).
         files: files and folders read, by role.
         make_source: builds the frame source from the kept valid frames.
+        exported_frames: pose files of a ``posed_images`` export (None for other layouts).
+        depth_intrinsics_source: ``"sens"``, ``"intrinsic_depth.txt"``, ``"scene_txt"`` or
+            ``"rescaled_color"`` (see :class:`~multispa.scenes.types.SceneNotes`).
+        depth_intrinsics_note: one line explaining a ``"rescaled_color"`` choice, or ``""``.
     """
 
     layout: ScanNetLayout
@@ -228,6 +232,62 @@ class LayoutFrames:
     make_source: Callable[[Mapping[int, FrameInfo]], FrameSource]
     warnings: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    exported_frames: int | None = None
+    depth_intrinsics_source: str = ""
+    depth_intrinsics_note: str = ""
+
+
+#: Rule 8o: ``<scene>.txt`` depth keys farther than this (relative) from the rescaled colour
+#: intrinsics are taken for factory defaults.
+DEPTH_KEYS_TOLERANCE = 0.01
+
+
+def _relative_difference(k: Intrinsics, reference: Intrinsics) -> tuple[float, str]:
+    """Largest relative difference of fx, fy, cx, cy and the name of that parameter."""
+    names = ("fx", "fy", "cx", "cy")
+    values = [
+        abs(getattr(k, n) - getattr(reference, n)) / max(abs(getattr(reference, n)), 1e-9)
+        for n in names
+    ]
+    worst = int(np.argmax(values))
+    return values[worst], names[worst]
+
+
+def choose_depth_intrinsics(
+    keys: Intrinsics | None, k_color: Intrinsics, depth_size: tuple[int, int], keys_source: str
+) -> tuple[Intrinsics, str, str]:
+    """K_depth of an export without a ``.sens`` (rule 8o).
+
+    The colour intrinsics rescaled to the depth size with pixel centres kept
+    (:meth:`~multispa.scenes.types.Intrinsics.rescaled_to`) are used when there are no
+    ``<scene>.txt`` depth keys, or when a key differs from them by more than 1 % (such keys are
+    often factory defaults: scene0000_00 has fx_depth 571.62 against a calibrated 577.59);
+    otherwise the keys are used.
+
+    Args:
+        keys: K_depth from the ``*_depth`` keys, already fitted to ``depth_size``, or None.
+        k_color: K_color fitted to the real colour image size.
+        depth_size: ``(width, height)`` of the depth images, pixels.
+        keys_source: how the keys are named in messages.
+
+    Returns:
+        K_depth, its source (``"scene_txt"`` or ``"rescaled_color"``) and a note (``""`` when
+        the keys are used).
+    """
+    rescaled = k_color.rescaled_to(*depth_size)
+    if keys is None:
+        return rescaled, "rescaled_color", (
+            f"no depth intrinsics (no .sens, no *_depth keys in <scene>.txt): K_depth is K_color "
+            f"rescaled from {k_color.width}x{k_color.height} to {depth_size[0]}x{depth_size[1]}"
+        )
+    difference, name = _relative_difference(keys, rescaled)
+    if difference <= DEPTH_KEYS_TOLERANCE:
+        return keys, "scene_txt", ""
+    return rescaled, "rescaled_color", (
+        f"K_depth: the {keys_source} differ from K_color rescaled to {depth_size[0]}x"
+        f"{depth_size[1]} by {100 * difference:.2f}% ({name} {getattr(keys, name):.2f} vs "
+        f"{getattr(rescaled, name):.2f}; likely factory defaults): using the rescaled K_color"
+    )
 
 
 def _fit_intrinsics(
@@ -319,6 +379,7 @@ def open_raw(sens_path: Path, frame_skip: int) -> LayoutFrames:
             color_size=color_size,
         ),
         files={"sens": sens_path},
+        depth_intrinsics_source="sens",
     )
 
 
@@ -370,6 +431,7 @@ def open_sensreader(export_dir: Path, meta: SceneMeta, frame_skip: int) -> Layou
         ),
         warnings=warnings,
         files=files,
+        depth_intrinsics_source="intrinsic_depth.txt",
     )
 
 
@@ -378,10 +440,14 @@ def open_posed_images(
 ) -> LayoutFrames:
     """The ``posed_images`` layout in ``frames_dir``.
 
+    File numbers are positions among the exported frames (upstream's exporter renumbers the
+    frames it keeps 0, 1, 2…) and are used as frame ids as they are; ``exported_frames`` lets
+    the caller compare their count with ``numColorFrames`` (rule 8o).
+
     K_color comes from ``intrinsic.txt`` (for ``colorWidth``×``colorHeight``, 1296×968 by
     default, rescaled to the real image size with a warning). K_depth comes from the ``.sens``
-    header when ``sens_path`` exists, else from the ``*_depth`` keys of ``<scene>.txt``, else from
-    K_color scaled to the depth image size (with a warning).
+    header when ``sens_path`` exists, else from :func:`choose_depth_intrinsics` (the ``*_depth``
+    keys of ``<scene>.txt`` or the rescaled K_color).
     """
     intrinsic_path = frames_dir / "intrinsic.txt"
     # Colour is JPEG here: the .png beside it is the depth.
@@ -397,6 +463,7 @@ def open_posed_images(
     k_color = _fit_intrinsics(
         k_color_ref, color_size, "colour", f"{intrinsic_path.name}, {how}", warnings
     )
+    note = ""
     if sens_path.is_file():
         with SensFile(sens_path) as sens:
             k_depth_ref = sens.header.depth_intrinsics
@@ -404,15 +471,13 @@ def open_posed_images(
         k_depth = _fit_intrinsics(
             k_depth_ref, depth_size, "depth", f"{sens_path.name} header", warnings
         )
-    elif meta.depth_intrinsics is not None:
-        source = f"*_depth keys of {meta.path.name if meta.path else '<scene>.txt'}"
-        k_depth = _fit_intrinsics(meta.depth_intrinsics, depth_size, "depth", source, warnings)
+        source = "sens"
     else:
-        warnings.append(
-            f"no depth intrinsics (no .sens, no *_depth keys in <scene>.txt): K_depth is K_color "
-            f"scaled from {color_size[0]}x{color_size[1]} to {depth_size[0]}x{depth_size[1]}"
-        )
-        k_depth = k_color.scaled_to(*depth_size)
+        keys_source = f"*_depth keys of {meta.path.name if meta.path else '<scene>.txt'}"
+        keys = meta.depth_intrinsics
+        if keys is not None:
+            keys = _fit_intrinsics(keys, depth_size, "depth", keys_source, warnings)
+        k_depth, source, note = choose_depth_intrinsics(keys, k_color, depth_size, keys_source)
     return LayoutFrames(
         layout="posed_images",
         kept_indices=kept,
@@ -431,6 +496,9 @@ def open_posed_images(
         ),
         warnings=warnings,
         files=files,
+        exported_frames=total,
+        depth_intrinsics_source=source,
+        depth_intrinsics_note=note,
     )
 
 

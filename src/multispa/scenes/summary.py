@@ -21,7 +21,11 @@ STRUCTURAL_LABELS = frozenset({"wall", "floor", "ceiling", "window", "object"})
 
 @dataclass(frozen=True)
 class SceneSummary:
-    """One ScanNet scene as read (counts; ``error`` set when it could not be read)."""
+    """One ScanNet scene as read (counts; ``notes``: the readable lines of its load notes, such
+    as duplicate groups dropped or a thinned export; ``error`` set when it could not be read).
+
+    Labels count only objects with at least one vertex (rule 8n).
+    """
 
     scene_id: str
     split: str | None
@@ -37,6 +41,7 @@ class SceneSummary:
     unique_labels: int = 0
     repeated_labels: tuple[str, ...] = ()
     warnings: int = 0
+    notes: tuple[str, ...] = ()
     error: str | None = None
 
 
@@ -69,10 +74,13 @@ class ClipSummary:
 
 
 def summarize_scannet(
-    root: Path, *, frame_skip: int = 5
+    root: Path, *, frame_skip: int = 5, splits_dir: Path | None = None
 ) -> tuple[ScanNetDataset, list[SceneSummary]]:
-    """Read every scene under ``root`` (a ``scans/`` folder or the ScanNet root)."""
-    dataset = ScanNetDataset(root)
+    """Read every scene under ``root`` (a ``scans/`` folder or the ScanNet root).
+
+    ``splits_dir`` holds the split lists when they are not beside the scans.
+    """
+    dataset = ScanNetDataset(root, splits_dir=splits_dir)
     rows = []
     for scene_id in dataset.scene_ids():
         split = dataset.split_of(scene_id)
@@ -81,7 +89,11 @@ def summarize_scannet(
         except MultispaError as error:
             rows.append(SceneSummary(scene_id, split, error=str(error)))
             continue
-        labels = [obj.label for obj in scene.objects if obj.label.lower() not in STRUCTURAL_LABELS]
+        labels = [
+            obj.label
+            for obj in scene.objects
+            if obj.label.lower() not in STRUCTURAL_LABELS and obj.vertex_indices.size
+        ]
         names, counts = np.unique(np.array(labels, dtype=str), return_counts=True)
         rows.append(
             SceneSummary(
@@ -99,6 +111,7 @@ def summarize_scannet(
                 unique_labels=int(np.count_nonzero(counts == 1)),
                 repeated_labels=tuple(str(n) for n in names[counts > 1]),
                 warnings=len(scene.warnings),
+                notes=tuple(scene.notes.lines()),
             )
         )
     return dataset, rows
@@ -109,10 +122,12 @@ def present_subsets(root: Path) -> list[str]:
     return [subset for subset in DEFAULT_SUBSETS if (Path(root) / subset).is_dir()]
 
 
-def summarize_tapvid3d(root: Path) -> tuple[TapVid3DDataset, list[ClipSummary]]:
-    """Read every ADT and PStudio clip under ``root`` and decide its camera poses (rigid groups
-    with the default segmentation)."""
-    dataset = TapVid3DDataset(root, subsets=present_subsets(root))
+def summarize_tapvid3d(
+    root: Path, *, splits_dir: Path | None = None
+) -> tuple[TapVid3DDataset, list[ClipSummary]]:
+    """Read every ADT and PStudio clip under ``root`` (split lists in ``splits_dir`` if given)
+    and decide its camera poses (rigid groups with the default segmentation)."""
+    dataset = TapVid3DDataset(root, subsets=present_subsets(root), splits_dir=splits_dir)
     rows = []
     for subset in dataset.subsets:
         for clip_id in dataset.clip_ids(subset):

@@ -15,9 +15,10 @@ Each archive holds (T frames, N tracks):
 Archives are read with ``allow_pickle=False``; every malformation raises
 :class:`~multispa.errors.FormatError` naming the file and the expected versus found values.
 
-Splits: ``<root>/<subset>/train.txt`` and ``val.txt`` (one clip id per line) when present, checked
-for clip and sequence disjointness; otherwise whole sequences (clip id minus a trailing ``_<k>``)
-are assigned by :func:`multispa.scenes.splits.hash_split`.
+Splits: ``train.txt`` and ``val.txt`` (one clip id per line) in ``<root>/<subset>/``, else in the
+upstream engine's ``<root>/meta_data/<subset>/`` (or only in ``<splits_dir>/<subset>/`` when a
+folder is given), checked for clip and sequence disjointness; otherwise whole sequences (clip id
+minus a trailing ``_<k>``) are assigned by :func:`multispa.scenes.splits.hash_split`.
 """
 
 from __future__ import annotations
@@ -317,6 +318,8 @@ class TapVid3DDataset:
     Args:
         root: folder holding one sub-folder per subset (``adt``, ``pstudio``...).
         subsets: the subsets to read; other subset folders are listed in ``other_subsets``.
+        splits_dir: a folder holding ``<subset>/train.txt`` and ``<subset>/val.txt``
+            (``--tapvid3d-splits``); the only place searched when given.
 
     Raises:
         MissingFileError: ``root`` or a requested subset folder is missing, or only one of
@@ -324,10 +327,19 @@ class TapVid3DDataset:
         FormatError: split lists share a clip or a sequence, or cannot be decoded.
     """
 
-    def __init__(self, root: Path, subsets: Sequence[str] = DEFAULT_SUBSETS) -> None:
+    def __init__(
+        self,
+        root: Path,
+        subsets: Sequence[str] = DEFAULT_SUBSETS,
+        *,
+        splits_dir: Path | None = None,
+    ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise MissingFileError(self.root, "TAPVid-3D root folder not found")
+        self.splits_dir = Path(splits_dir) if splits_dir is not None else None
+        if self.splits_dir is not None and not self.splits_dir.is_dir():
+            raise MissingFileError(self.splits_dir, "TAPVid-3D split-list folder not found")
         if isinstance(subsets, str):
             subsets = (subsets,)
         self.subsets: tuple[str, ...] = tuple(dict.fromkeys(subsets))
@@ -360,31 +372,40 @@ class TapVid3DDataset:
             data = path.read_bytes()
         except OSError as error:
             raise FormatError(path, f"cannot read split list: {_one_line(error)}") from None
-        self.split_checksums[path.relative_to(self.root).as_posix()] = hashlib.sha256(
-            data
-        ).hexdigest()
+        inside = path.is_relative_to(self.root)
+        name = path.relative_to(self.root).as_posix() if inside else str(path)
+        self.split_checksums[name] = hashlib.sha256(data).hexdigest()
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
             raise FormatError(path, f"split list is not UTF-8 text: {error}") from None
         return [line.strip() for line in text.splitlines() if line.strip()]
 
+    def split_list_dirs(self, subset: str) -> list[Path]:
+        """Folders searched for ``subset``'s ``train.txt`` / ``val.txt``, in order."""
+        if self.splits_dir is not None:
+            return [self.splits_dir / subset]
+        return [self.root / subset, self.root / "meta_data" / subset]
+
     def _read_split_lists(self, subset: str) -> None:
-        folder = self.root / subset
-        paths = {split: folder / f"{split}.txt" for split in SPLITS}
-        exists = {split: p.is_file() for split, p in paths.items()}
-        if not any(exists.values()):
+        paths: dict[str, Path] = {}
+        for folder in self.split_list_dirs(subset):
+            candidates = {split: folder / f"{split}.txt" for split in SPLITS}
+            exists = {split: p.is_file() for split, p in candidates.items()}
+            if all(exists.values()):
+                paths = candidates
+                break
+            if any(exists.values()):
+                absent = next(p for split, p in candidates.items() if not exists[split])
+                there = next(p for split, p in candidates.items() if exists[split])
+                raise MissingFileError(
+                    absent,
+                    f"split list missing while {there.name} exists; provide both or neither",
+                )
+        if not paths:
             self._sources[subset] = "hash"
-            logger.info(
-                "TAPVid-3D %s: no train.txt/val.txt, sequences assigned by name hash", subset
-            )
+            logger.info("%s", self.split_warning(subset))
             return
-        if not all(exists.values()):
-            absent = next(p for split, p in paths.items() if not exists[split])
-            there = next(p for split, p in paths.items() if exists[split])
-            raise MissingFileError(
-                absent, f"split list missing while {there.name} exists; provide both or neither"
-            )
         train = set(self._read_list(paths["train"]))
         val = set(self._read_list(paths["val"]))
         where = f"{paths['train']} and {paths['val']}"
@@ -425,6 +446,18 @@ class TapVid3DDataset:
         """``<root>/<subset>/<clip_id>.npz``."""
         self._check_subset(subset)
         return self.root / subset / f"{clip_id}.npz"
+
+    def split_warning(self, subset: str) -> str | None:
+        """One line saying that ``subset``'s sequences are hash-assigned, or None with lists."""
+        self._check_subset(subset)
+        if self._sources[subset] == "lists":
+            return None
+        searched = ", ".join(str(d) for d in self.split_list_dirs(subset))
+        return (
+            f"TAPVid-3D {subset}: no train.txt/val.txt in {searched}: sequences are assigned "
+            f"to train/val by a hash of their name (about 80/20); give --tapvid3d-splits DIR "
+            f"for the upstream lists"
+        )
 
     def split_source(self, subset: str) -> Literal["lists", "hash"]:
         """``"lists"`` when train.txt/val.txt were read, ``"hash"`` for the name-hash rule."""

@@ -61,6 +61,24 @@ class Intrinsics:
             [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=np.float64
         )
 
+    def rescaled_to(self, width: int, height: int) -> Intrinsics:
+        """The same camera resampled to ``width`` × ``height``, pixel centres kept (rule 8o).
+
+        Focal lengths scale with the size ratio ``s``; the principal point maps as
+        ``c' = (c + 0.5)·s − 0.5`` (pixel ``i`` covers ``[i − 0.5, i + 0.5]``), unlike
+        :meth:`scaled_to`, which scales ``c`` like the focal lengths.
+        """
+        sx = width / self.width
+        sy = height / self.height
+        return Intrinsics(
+            self.fx * sx,
+            self.fy * sy,
+            (self.cx + 0.5) * sx - 0.5,
+            (self.cy + 0.5) * sy - 0.5,
+            width,
+            height,
+        )
+
     def scaled_to(self, width: int, height: int) -> Intrinsics:
         """Intrinsics for the same camera resized to ``width`` × ``height`` pixels.
 
@@ -146,6 +164,80 @@ class SceneObject:
     nyu40_class: str | None = None
 
 
+#: An export holding fewer than this fraction of ``numColorFrames`` is already thinned (rule 8o).
+THINNED_EXPORT_FRACTION = 0.9
+
+
+@dataclass(frozen=True)
+class SceneNotes:
+    """What loading a scene repaired or chose that its user should know (rules 8n, 8o).
+
+    Reported by ``multispa inspect``, printed by ``prepare`` and recorded in the cache's
+    ``meta.json`` and the prepare manifest.
+
+    Attributes:
+        duplicate_groups: exact duplicate ``segGroups`` dropped (same label and segment set).
+        empty_objects: ``objectId`` of the objects left without any vertex (their segments
+            all went to later groups); they do not count towards label repetition.
+        exported_frames: frames (pose files) of a ``posed_images`` export, else None.
+        num_color_frames: ``numColorFrames`` of ``<scene>.txt``, or None.
+        depth_intrinsics_source: where K_depth came from: ``"sens"`` (the ``.sens`` header),
+            ``"intrinsic_depth.txt"`` (SensReader export), ``"scene_txt"`` (the ``*_depth`` keys
+            of ``<scene>.txt``) or ``"rescaled_color"`` (K_color rescaled, pixel centres kept).
+        depth_intrinsics_note: why ``rescaled_color`` was chosen, or ``""``.
+    """
+
+    duplicate_groups: int = 0
+    empty_objects: tuple[int, ...] = ()
+    exported_frames: int | None = None
+    num_color_frames: int | None = None
+    depth_intrinsics_source: str = ""
+    depth_intrinsics_note: str = ""
+
+    @property
+    def thinned(self) -> bool:
+        """True when a ``posed_images`` export holds < 90 % of ``numColorFrames``."""
+        if self.exported_frames is None or not self.num_color_frames:
+            return False
+        return self.exported_frames < THINNED_EXPORT_FRACTION * self.num_color_frames
+
+    def lines(self) -> list[str]:
+        """One readable line per note worth a warning (empty when there is nothing to say)."""
+        lines = []
+        if self.duplicate_groups:
+            lines.append(
+                f"{self.duplicate_groups} duplicate segGroups (same label and segments as an "
+                f"earlier group) dropped"
+            )
+        if self.empty_objects:
+            shown = ", ".join(map(str, self.empty_objects[:8]))
+            more = " ..." if len(self.empty_objects) > 8 else ""
+            lines.append(
+                f"{len(self.empty_objects)} object(s) without any vertex (objectId {shown}{more}):"
+                f" not counted as labels"
+            )
+        if self.thinned:
+            lines.append(
+                f"posed_images export holds {self.exported_frames} of {self.num_color_frames} "
+                f"frames (numColorFrames): already thinned, its file numbers are positions "
+                f"among the exported frames; consider --frame-skip 1"
+            )
+        if self.depth_intrinsics_note:
+            lines.append(self.depth_intrinsics_note)
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        """The notes as JSON (``thinned`` included)."""
+        return {
+            "duplicate_groups": self.duplicate_groups,
+            "empty_objects": list(self.empty_objects),
+            "exported_frames": self.exported_frames,
+            "num_color_frames": self.num_color_frames,
+            "thinned": self.thinned,
+            "depth_intrinsics_source": self.depth_intrinsics_source,
+        }
+
+
 @dataclass
 class ScanNetScene:
     """A static indoor scan: frames with poses, the mesh and its instance labels.
@@ -167,6 +259,7 @@ class ScanNetScene:
         frames_source: streaming access to colour and depth.
         warnings: human-readable notes raised while loading (resized images, conflicts...).
         files: the files the scene was read from (for fingerprints), by role.
+        notes: repairs and choices made while loading (rules 8n, 8o).
     """
 
     scene_id: str
@@ -185,6 +278,7 @@ class ScanNetScene:
     frames_source: FrameSource
     warnings: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    notes: SceneNotes = field(default_factory=SceneNotes)
 
 
 @dataclass

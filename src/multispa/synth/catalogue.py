@@ -281,6 +281,31 @@ WALL_ITEMS: dict[str, tuple[WallBuilder, float]] = {
 """Items mounted flush on a wall (yaw along the wall); ``door`` stands on the floor."""
 
 
+def _shelf(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float, float], float]:
+    """A thin plank sticking out of the wall at head height (its front edge is a depth edge)."""
+    length, depth, thickness = _u(rng, 0.6, 1.0), _u(rng, 0.22, 0.3), _u(rng, 0.02, 0.03)
+    bottom = _u(rng, 1.35, 1.6)
+    lx, ly = length / 2, depth / 2
+    return [_part(-lx, lx, -ly, ly, bottom, bottom + thickness)], (length, depth, thickness), bottom
+
+
+def _coat_rack(rng: np.random.Generator) -> tuple[list[Part], tuple[float, float, float], float]:
+    """A 3-cm pole on a floor plate, about 0.2 m in front of the wall, with a bar at the top."""
+    foot, height, pole = _u(rng, 0.36, 0.44), _u(rng, 1.6, 1.8), 0.03
+    f, p = foot / 2, pole / 2
+    parts = [
+        _part(-f, f, -f, f, 0.0, 0.03),
+        _part(-p, p, -p, p, 0.03, height - pole),
+        _part(-f, f, -p, p, height - pole, height, accent=True),
+    ]
+    return parts, (foot, foot, height), 0.0
+
+
+THIN_WALL_ITEMS: dict[str, WallBuilder] = {"shelf": _shelf, "coat rack": _coat_rack}
+"""Thin objects in front of a wall (depth edges), placed like wall items; only in the scene
+variants of ``multispa.synth.scannet_variants`` (never drawn at random)."""
+
+
 def _materials(rng: np.random.Generator, hue: float) -> tuple[Material, Material]:
     main = random_material(rng, hue)
     trim = random_material(rng, hue + 0.5, patterns=(PLAIN, STRIPES, GRADIENT))
@@ -288,10 +313,13 @@ def _materials(rng: np.random.Generator, hue: float) -> tuple[Material, Material
 
 
 def build_object(label: str, rng: np.random.Generator, hue: float) -> ObjectModel:
-    """Draw one object of ``label`` (a ``FURNITURE``, ``WALL_ITEMS`` or ``PROPS`` key)."""
+    """Draw one object of ``label`` (a ``FURNITURE``, ``WALL_ITEMS``, ``THIN_WALL_ITEMS`` or
+    ``PROPS`` key)."""
     base = 0.0
     if label in WALL_ITEMS:
         parts, (length, width, height), base = WALL_ITEMS[label][0](rng)
+    elif label in THIN_WALL_ITEMS:
+        parts, (length, width, height), base = THIN_WALL_ITEMS[label](rng)
     else:
         builder = FURNITURE[label][0] if label in FURNITURE else PROPS[label]
         parts, (length, width, height) = builder(rng)
@@ -310,9 +338,13 @@ def sample_wall_labels(rng: np.random.Generator, count: int) -> list[str]:
     return [names[int(i)] for i in chosen]
 
 
-def sample_labels(rng: np.random.Generator, count: int, force_duplicate: bool) -> list[str]:
-    """``count`` furniture labels; with ``force_duplicate`` two of them are ``"chair"``."""
+def sample_labels(
+    rng: np.random.Generator, count: int, force_duplicate: bool, required: Sequence[str] = ()
+) -> list[str]:
+    """``count`` furniture labels; with ``force_duplicate`` two of them are ``"chair"``, and the
+    ``required`` labels are among them."""
     labels: list[str] = ["chair", "chair"] if force_duplicate else []
+    labels += required
     names = list(FURNITURE)
     while len(labels) < count:
         weights = np.array(

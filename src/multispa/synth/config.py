@@ -40,6 +40,7 @@ class SynthSettings:
     pstudio_size: tuple[int, int]
     clip_fps: float
     adt_track_noise_m: float
+    scene_variants: bool = True
 
 
 DEFAULT_SETTINGS = SynthSettings(
@@ -96,6 +97,9 @@ class SynthConfig:
         frames_per_scene, clip_frames, tracks_per_clip: optional overrides of the preset.
         track_noise_mm: optional override of the ADT track noise (standard deviation per
             coordinate, millimetres; 0 for exact tracks).
+        variants: write the real-data pitfalls of ``multispa.synth.scannet_variants`` (a rescan
+            of room 0 as a thinned ``posed_images`` export with a duplicated ``segGroups`` list,
+            thin objects in front of walls and an ambiguous NYU40 pair in room 0, a label map).
     """
 
     scenes: int = 4
@@ -107,6 +111,7 @@ class SynthConfig:
     clip_frames: int | None = None
     tracks_per_clip: int | None = None
     track_noise_mm: float | None = None
+    variants: bool = True
 
     def __post_init__(self) -> None:
         checks = {
@@ -132,6 +137,8 @@ class SynthConfig:
             or not 0 <= noise <= 100
         ):
             raise ConfigError(f"synth track_noise_mm must be a number in [0, 100], got {noise!r}")
+        if not isinstance(self.variants, bool):
+            raise ConfigError(f"synth variants must be True or False, got {self.variants!r}")
         if self.scenes > 10000:
             raise ConfigError(f"synth scenes must be <= 10000 (scene ids), got {self.scenes}")
 
@@ -145,7 +152,7 @@ class SynthConfig:
         }
         if self.track_noise_mm is not None:
             overrides["adt_track_noise_m"] = self.track_noise_mm / 1000.0
-        return dataclasses.replace(preset, **overrides)
+        return dataclasses.replace(preset, scene_variants=self.variants, **overrides)
 
     def to_json(self) -> dict[str, object]:
         """Everything that determines the output (``workers`` excluded), JSON-ready."""

@@ -5,6 +5,7 @@ Layout under ``OUT``::
     scannet/scans/<scene>/{<scene>.sens, <scene>_vh_clean_2.ply, <scene>.aggregation.json,
                            <scene>_vh_clean_2.0.010000.segs.json, <scene>.txt}
     scannet/scannetv2_train.txt, scannet/scannetv2_val.txt
+    scannet/scannetv2-labels.combined.tsv, scannet/posed_images/scene0000_01/  (variants)
     tapvid3d/{adt,pstudio}/<sequence>_<k>.npz, tapvid3d/{adt,pstudio}/{train,val}.txt
     synthetic_truth/scannet/<scene>.json, synthetic_truth/tapvid3d/<subset>/<clip>.json
     synthetic_truth/config.json
@@ -30,6 +31,9 @@ inconsistent with the tracks (camera axes turned 90°) and absent, in clip order
 
 Each file's ``conventions`` entry states the frames and rules in words.
 
+With ``SynthConfig.variants`` (default) room 0 and its rescan ``scene0000_01`` carry the real
+downloads' pitfalls (:mod:`multispa.synth.scannet_variants`).
+
 Each scene and each clip is one unit of work with its own generator, seeded from SHA-256 of
 (seed, unit name); units run in a process pool (forkserver or spawn) and write their own files,
 so the bytes never depend on the worker count. Existing files of the same names are replaced;
@@ -49,7 +53,9 @@ from pathlib import Path
 import numpy as np
 
 from multispa.synth.config import SynthConfig
+from multispa.synth.scannet_rescan import write_rescan
 from multispa.synth.scannet_synth import write_scene
+from multispa.synth.scannet_variants import RESCANNED_ROOM, rescan_id, write_label_map
 from multispa.synth.scannet_writer import write_bytes_atomic, write_json_atomic
 from multispa.synth.tapvid_tracks import write_clip
 
@@ -64,7 +70,7 @@ class Unit:
     Attributes:
         kind: ``"scannet"``, ``"adt"`` or ``"pstudio"``.
         name: scene id or clip id.
-        index: position among the units of its kind.
+        index: position among the units of its kind (for a rescan: its room's).
         split: ``"train"`` or ``"val"``.
         extrinsics: for ADT clips, what the file carries (``"written"``, ``"absent"`` or
             ``"inconsistent"``); ``""`` otherwise.
@@ -82,6 +88,11 @@ class Unit:
         if self.kind == "scannet":
             return f"scannet/{self.name}"
         return f"tapvid3d/{self.kind}/{self.name}"
+
+    @property
+    def rescan(self) -> bool:
+        """A ScanNet scan other than a room's first (``_00``): the rescan variant."""
+        return self.kind == "scannet" and not self.name.endswith("_00")
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,8 @@ def plan_units(config: SynthConfig) -> list[Unit]:
     for i in range(config.scenes):
         split = "val" if i >= config.scenes - val_scenes else "train"
         units.append(Unit("scannet", f"scene{i:04d}_00", i, split))
+        if config.variants and i == RESCANNED_ROOM:
+            units.append(Unit("scannet", rescan_id(units[-1].name), i, split))
     counts = {"adt": (config.clips + 1) // 2, "pstudio": config.clips // 2}
     for subset, count in counts.items():
         for j, (clip_id, split) in enumerate(_clip_ids(subset, count)):
@@ -175,7 +188,18 @@ def run_unit(out: str, unit: Unit, config: SynthConfig) -> tuple[str, list[str],
     root = Path(out)
     settings = config.settings()
     rng = unit_rng(config.seed, unit.key)
-    if unit.kind == "scannet":
+    if unit.rescan:
+        room_key = f"scannet/scene{unit.index:04d}_00"
+        paths = write_rescan(
+            root / "scannet",
+            root / "synthetic_truth" / "scannet",
+            unit.name,
+            unit.index,
+            unit_rng(config.seed, room_key),
+            rng,
+            settings,
+        )
+    elif unit.kind == "scannet":
         paths = write_scene(
             root / "scannet" / "scans",
             root / "synthetic_truth" / "scannet",
@@ -261,6 +285,8 @@ def write_synthetic_dataset(
 
     files = [Path(p) for unit in units for p in results[unit.key][0]]
     files += _write_lists(root, units)
+    if config.variants and any(unit.kind == "scannet" for unit in units):
+        files.append(write_label_map(root / "scannet"))
     config_path = root / "synthetic_truth" / "config.json"
     write_json_atomic(config_path, config.to_json())
     files.append(config_path)

@@ -10,6 +10,7 @@ are still written). See ``write_scene`` for the sidecar's content.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from multispa.synth.catalogue import (
 from multispa.synth.config import SynthSettings
 from multispa.synth.raycast import BoxSet, render_view
 from multispa.synth.scannet_mesh import SceneMesh, aggregation_json, build_scene_mesh, segs_json
+from multispa.synth.scannet_variants import room_variant
 from multispa.synth.scannet_writer import (
     SensWriter,
     depth_to_mm,
@@ -112,20 +114,28 @@ def _has_duplicate(labels: list[str]) -> bool:
 
 
 def sample_room_world(
-    rng: np.random.Generator, settings: SynthSettings, force_duplicate: bool
+    rng: np.random.Generator,
+    settings: SynthSettings,
+    force_duplicate: bool,
+    required_labels: Sequence[str] = (),
+    thin_items: Sequence[str] = (),
 ) -> RoomWorld:
     """A furnished room: ``objects_per_scene`` furniture objects placed without overlap and
-    ``wall_items_per_scene`` wall-mounted items, in a random object-id order."""
+    ``wall_items_per_scene`` wall-mounted items, in a random object-id order.
+
+    ``required_labels`` are among the furniture; ``thin_items`` (``THIN_WALL_ITEMS`` labels) are
+    placed like wall items and kept clear of the furniture.
+    """
     low, high = settings.objects_per_scene
     placed: list[PlacedObject] = []
     room_max = np.zeros(3)
     for attempt in range(100):
         room_max = np.round(rng.uniform([4.0, 3.5, 2.5], [7.0, 6.0, 3.0]), 2)
         count = int(rng.integers(low, high + 1))
-        labels = sample_labels(rng, count, force_duplicate)
+        labels = sample_labels(rng, count, force_duplicate, required_labels)
         wall_labels = sample_wall_labels(
             rng, int(rng.integers(*settings.wall_items_per_scene, endpoint=True))
-        )
+        ) + list(thin_items)
         hues = distinct_hues(rng, count + len(wall_labels))
         models = [
             build_object(label, rng, hue)
@@ -135,11 +145,12 @@ def sample_room_world(
         obstacles = [
             (centre, yaw, np.array([model.length_m, model.width_m]) / 2)
             for model, centre, yaw in on_walls
-            if model.base_m == 0.0
+            if model.base_m == 0.0 or model.label in thin_items
         ]
         found = place_objects(rng, room_max, models[:count], obstacles=obstacles)
         duplicate = _has_duplicate([model.label for model, _, _ in found])
-        if (len(found) < low or (force_duplicate and not duplicate)) and attempt < 99:
+        missing = {*required_labels, *thin_items} - {m.label for m, _, _ in found + on_walls}
+        if (len(found) < low or (force_duplicate and not duplicate) or missing) and attempt < 99:
             continue  # (the last attempt is kept whatever it holds)
         found += on_walls
         order = rng.permutation(len(found))
@@ -180,9 +191,21 @@ def invalid_frame_indices(
     return tuple(sorted(int(i) for i in chosen))
 
 
-def build_scene(rng: np.random.Generator, scene_index: int, settings: SynthSettings) -> SceneModel:
-    """Draw the world, camera path, intrinsics, alignment and invalid frames of one scene."""
-    world = sample_room_world(rng, settings, force_duplicate=scene_index == 0)
+@dataclass(frozen=True)
+class RoomModel:
+    """A furnished room and its annotated mesh (aligned world), shared by the scans of a room."""
+
+    world: RoomWorld
+    index: PartIndex
+    boxes: BoxSet
+    table: SurfaceTable
+    mesh: SceneMesh
+
+
+def build_room(rng: np.random.Generator, scene_index: int, settings: SynthSettings) -> RoomModel:
+    """Draw the world of room ``scene_index`` and build its boxes, surfaces and mesh."""
+    required, thin = room_variant(scene_index) if settings.scene_variants else ((), ())
+    world = sample_room_world(rng, settings, scene_index == 0, required, thin)
     models = [obj.model for obj in world.objects]
     index = index_parts(models)
     world_from_objects = np.stack([obj.world_from_object for obj in world.objects])
@@ -196,6 +219,22 @@ def build_scene(rng: np.random.Generator, scene_index: int, settings: SynthSetti
     mesh = build_scene_mesh(
         world, index, boxes, table, settings.mesh_spacing_m, settings.segment_size_m
     )
+    return RoomModel(world, index, boxes, table, mesh)
+
+
+def build_scan(
+    rng: np.random.Generator,
+    room: RoomModel,
+    settings: SynthSettings,
+    *,
+    depth_from_color: bool = False,
+) -> SceneModel:
+    """Draw one scan of ``room``: invalid frames, camera path, intrinsics and alignment.
+
+    With ``depth_from_color``, K_depth is K_color rescaled to the depth size with pixel centres
+    kept (then quantised), as an export without ``.sens`` is read (rule 8o).
+    """
+    world, mesh = room.world, room.mesh
     invalid = invalid_frame_indices(rng, settings.frames_per_scene, settings.invalid_poses)
     # The camera path is chosen to show objects in part in the frames `prepare` keeps by default.
     vertex_object = np.full(mesh.vertices.shape[0], -1, dtype=np.int64)
@@ -213,11 +252,17 @@ def build_scene(rng: np.random.Generator, scene_index: int, settings: SynthSetti
         skip_frames=invalid,
     )
     color, depth = scannet_intrinsics(rng, settings.color_size, settings.depth_size)
+    if depth_from_color:
+        exact = color.rescaled_to(*settings.depth_size)
+        depth = Intrinsics(
+            *(quantise_pixels(v) for v in (exact.fx, exact.fy, exact.cx, exact.cy)),
+            *settings.depth_size,
+        )
     return SceneModel(
         world=world,
-        index=index,
-        boxes=boxes,
-        table=table,
+        index=room.index,
+        boxes=room.boxes,
+        table=room.table,
         poses=poses,
         color=color,
         depth=depth,
@@ -225,6 +270,11 @@ def build_scene(rng: np.random.Generator, scene_index: int, settings: SynthSetti
         invalid_frames=invalid,
         mesh=mesh,
     )
+
+
+def build_scene(rng: np.random.Generator, scene_index: int, settings: SynthSettings) -> SceneModel:
+    """Draw the world, camera path, intrinsics, alignment and invalid frames of one scene."""
+    return build_scan(rng, build_room(rng, scene_index, settings), settings)
 
 
 def _scene_type(labels: list[str]) -> str:
@@ -265,22 +315,30 @@ def _txt_entries(model: SceneModel, labels: list[str]) -> dict[str, str]:
     }
 
 
+def render_frame(
+    model: SceneModel, pose: np.ndarray, settings: SynthSettings, rng: np.random.Generator
+) -> tuple[bytes, np.ndarray]:
+    """Colour JPEG bytes and ``(Hd, Wd)`` uint16 depth in mm (with random holes) of one pose."""
+    room_min = np.zeros(3)
+    depth_pixels = model.depth.width * model.depth.height
+    holes_per_frame = int(np.floor(settings.depth_hole_fraction * depth_pixels + 0.5))
+    hits = render_view(pose, model.color, model.boxes, room_min, model.world.room_max)
+    jpeg = encode_jpeg(shade_view(hits, model.table), settings.jpeg_quality)
+    depth_hits = render_view(pose, model.depth, model.boxes, room_min, model.world.room_max)
+    depth_mm = depth_to_mm(depth_hits.depth_m).reshape(-1)
+    depth_mm[rng.integers(0, depth_pixels, holes_per_frame)] = 0
+    return jpeg, depth_mm.reshape(model.depth.height, model.depth.width)
+
+
 def write_sens(
     path: Path, model: SceneModel, settings: SynthSettings, rng: np.random.Generator
 ) -> None:
     """Render and stream every frame of the scene into ``path``."""
     raw_from_aligned = invert_rigid(model.axis_alignment)
-    room_min = np.zeros(3)
     invalid = set(model.invalid_frames)
-    depth_pixels = model.depth.width * model.depth.height
-    holes_per_frame = int(np.floor(settings.depth_hole_fraction * depth_pixels + 0.5))
     with SensWriter(path, model.color, model.depth, model.poses.shape[0]) as writer:
         for frame, pose in enumerate(model.poses):
-            hits = render_view(pose, model.color, model.boxes, room_min, model.world.room_max)
-            jpeg = encode_jpeg(shade_view(hits, model.table), settings.jpeg_quality)
-            depth_hits = render_view(pose, model.depth, model.boxes, room_min, model.world.room_max)
-            depth_mm = depth_to_mm(depth_hits.depth_m).reshape(-1)
-            depth_mm[rng.integers(0, depth_pixels, holes_per_frame)] = 0
+            jpeg, depth_mm = render_frame(model, pose, settings, rng)
             payload = zlib.compress(depth_mm.astype("<u2").tobytes(), settings.depth_zlib_level)
             raw_pose = np.full((4, 4), -np.inf) if frame in invalid else raw_from_aligned @ pose
             timestamp = int(np.floor(frame * 1e6 / settings.fps + 0.5))
@@ -359,6 +417,28 @@ def _truth(
     }
 
 
+def write_annotations(
+    folder: Path, scene_id: str, model: SceneModel, aggregation: dict[str, object]
+) -> list[Path]:
+    """Write ``<scene>_vh_clean_2.ply`` (raw frame), the aggregation payload, the segments and
+    ``<scene>.txt`` into ``folder``; returns their paths."""
+    mesh = model.mesh
+    raw_from_aligned = invert_rigid(model.axis_alignment)
+    raw_vertices = mesh.vertices @ raw_from_aligned[:3, :3].T + raw_from_aligned[:3, 3]
+    labels = [obj.model.label for obj in model.world.objects]
+    paths = [
+        folder / f"{scene_id}_vh_clean_2.ply",
+        folder / f"{scene_id}.aggregation.json",
+        folder / f"{scene_id}_vh_clean_2.0.010000.segs.json",
+        folder / f"{scene_id}.txt",
+    ]
+    write_bytes_atomic(paths[0], ply_bytes(raw_vertices, mesh.colors, mesh.triangles))
+    write_json_atomic(paths[1], aggregation, compact=True)
+    write_json_atomic(paths[2], segs_json(scene_id, mesh.seg_indices, SEGS_PARAMS), compact=True)
+    write_bytes_atomic(paths[3], scene_txt(_txt_entries(model, labels)).encode("ascii"))
+    return paths
+
+
 def write_scene(
     scans_root: Path,
     truth_root: Path,
@@ -373,24 +453,9 @@ def write_scene(
     """
     model = build_scene(rng, scene_index, settings)
     folder = scans_root / scene_id
-    mesh = model.mesh
-    raw_from_aligned = invert_rigid(model.axis_alignment)
-    raw_vertices = mesh.vertices @ raw_from_aligned[:3, :3].T + raw_from_aligned[:3, 3]
-    labels = [obj.model.label for obj in model.world.objects]
-    paths = {
-        "ply": folder / f"{scene_id}_vh_clean_2.ply",
-        "aggregation": folder / f"{scene_id}.aggregation.json",
-        "segs": folder / f"{scene_id}_vh_clean_2.0.010000.segs.json",
-        "txt": folder / f"{scene_id}.txt",
-        "sens": folder / f"{scene_id}.sens",
-        "truth": truth_root / f"{scene_id}.json",
-    }
-    write_bytes_atomic(paths["ply"], ply_bytes(raw_vertices, mesh.colors, mesh.triangles))
-    write_json_atomic(paths["aggregation"], aggregation_json(scene_id, mesh.groups), compact=True)
-    write_json_atomic(
-        paths["segs"], segs_json(scene_id, mesh.seg_indices, SEGS_PARAMS), compact=True
-    )
-    write_bytes_atomic(paths["txt"], scene_txt(_txt_entries(model, labels)).encode("ascii"))
-    write_sens(paths["sens"], model, settings, rng)
-    write_json_atomic(paths["truth"], _truth(scene_id, model, mesh, settings))
-    return list(paths.values())
+    aggregation = aggregation_json(scene_id, model.mesh.groups)
+    paths = write_annotations(folder, scene_id, model, aggregation)
+    sens, truth = folder / f"{scene_id}.sens", truth_root / f"{scene_id}.json"
+    write_sens(sens, model, settings, rng)
+    write_json_atomic(truth, _truth(scene_id, model, model.mesh, settings))
+    return [*paths, sens, truth]

@@ -163,9 +163,11 @@ class UnitContext:
             dict(selection.extra),
         )
 
-    def skip(self, reason: str) -> None:
-        """Count one dropped candidate, e.g. ``"correspondence_mcq_dot:no_distractors"``."""
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+    def skip(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` dropped candidates, e.g. ``"correspondence_mcq_dot:no_distractors"``
+        (nothing is recorded for a count of 0)."""
+        if count:
+            self.skipped[reason] = self.skipped.get(reason, 0) + count
 
     def frame_image(self, frame: int) -> str:
         """Make the unit's frame available under ``images/`` and return its relative path.

@@ -9,7 +9,9 @@ Planning, per subtask independently (its own generator ``rng_for(seed, "plan", s
 3. eligibility (rule 8d) is tested on the quantities *of that orientation*, computed from the
    cached aligned poses: ``|t_axis| ≥ 0.05 m`` (x/y/z direction), ``|Δyaw| ≥ 3°`` / ``|Δpitch| ≥
    3°`` (yaw/pitch direction and degree), ``‖t‖ ≥ 0.05 m`` (distance and vector); a failing
-   candidate counts as ``<subtask>:dead_zone``;
+   candidate counts as ``<subtask>:dead_zone``; yaw subtasks (direction and degree) also need
+   both cameras' ``|pitch| ≤ 50°`` (rule 8r: near vertical views the azimuth swings wildly), a
+   passing candidate that fails it counts as ``<subtask>:steep_pitch``;
 4. the eligible pool goes through :func:`multispa.tasks.sampling.stratified_pair_sample` (a quota
    of ``None`` keeps every eligible candidate, shuffled).
 
@@ -45,7 +47,11 @@ import numpy as np
 from multispa.cache.files import read_json, read_npy
 from multispa.cache.scannet_cache import load_scannet_cache
 from multispa.errors import CacheError
-from multispa.geometry.angles import relative_translation_m, relative_yaw_pitch_deg
+from multispa.geometry.angles import (
+    relative_translation_m,
+    relative_yaw_pitch_deg,
+    yaw_pitch_deg,
+)
 from multispa.geometry.coords import round_half_away
 from multispa.tasks.answers import (
     degrees_to_int,
@@ -59,6 +65,7 @@ from multispa.tasks.sampling import overlap_bins, stratified_pair_sample
 
 __all__ = [
     "ANGLE_DEAD_ZONE_DEG",
+    "MAX_YAW_PITCH_DEG",
     "SUBTASK_NAMES",
     "TRANSLATION_DEAD_ZONE_M",
     "CameraMotion",
@@ -66,10 +73,12 @@ __all__ = [
     "answer_for",
     "camera_motion",
     "eligible",
+    "level_enough_for_yaw",
 ]
 
 TRANSLATION_DEAD_ZONE_M = 0.05  # rule 8d: |t_axis| (direction) and ‖t‖ (distance, vector)
 ANGLE_DEAD_ZONE_DEG = 3.0  # rule 8d: |Δyaw|, |Δpitch| (direction and degree)
+MAX_YAW_PITCH_DEG = 50.0  # rule 8r: yaw subtasks need both cameras' |pitch| <= this
 
 SUBTASK_NAMES: tuple[str, ...] = (
     "camera_x_direction",
@@ -140,6 +149,16 @@ def eligible(subtask: str, world_from_cam1: np.ndarray, world_from_cam2: np.ndar
     value = _magnitude(subtask, world_from_cam1, world_from_cam2)
     angle = "yaw" in subtask or "pitch" in subtask
     return value >= (ANGLE_DEAD_ZONE_DEG if angle else TRANSLATION_DEAD_ZONE_M)
+
+
+def level_enough_for_yaw(world_from_cam: np.ndarray) -> np.ndarray:
+    """Rule 8r: ``(K,)`` bool, True where the camera's ``|pitch| ≤ 50°``.
+
+    Args:
+        world_from_cam: ``(K, 4, 4)`` aligned poses.
+    """
+    _, pitch = yaw_pitch_deg(world_from_cam)
+    return np.abs(pitch) <= MAX_YAW_PITCH_DEG
 
 
 def answer_for(subtask: str, t_m: np.ndarray, dyaw_deg: float, dpitch_deg: float) -> Any:
@@ -247,12 +266,14 @@ class CameraMovementFamily(PlannedFamily):
         selections: list[Selection] = []
         skipped: dict[str, int] = {}
         for subtask in request.subtasks:
-            chosen, dropped = _plan_subtask(
+            chosen, dropped, steep = _plan_subtask(
                 subtask, pools, request.quotas[subtask], request.rng(subtask)
             )
             selections += chosen
             if dropped:
                 skipped[f"{subtask}:dead_zone"] = dropped
+            if steep:
+                skipped[f"{subtask}:steep_pitch"] = steep
         return selections, skipped
 
     def generate(self, ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
@@ -264,15 +285,18 @@ class CameraMovementFamily(PlannedFamily):
 
 def _plan_subtask(
     subtask: str, pools: Sequence[_UnitPairs], quota: int | None, rng: np.random.Generator
-) -> tuple[list[Selection], int]:
-    """Selections of one subtask over all scenes, and the number of dead-zone candidates.
+) -> tuple[list[Selection], int, int]:
+    """Selections of one subtask over all scenes, the number of dead-zone candidates and the
+    number of yaw candidates dropped for a steep pitch (rule 8r).
 
     ``rng`` is the subtask's planning generator. The eligible pool is held as flat arrays
     (scene number int32, two original frame indices int32 in prompt order, overlap float64):
     20 bytes per candidate.
     """
     if not pools:
-        return [], 0
+        return [], 0, 0
+    yaw = "yaw" in subtask
+    steep = 0
     unit_of: list[np.ndarray] = []
     frames_a: list[np.ndarray] = []
     frames_b: list[np.ndarray] = []
@@ -283,8 +307,13 @@ def _plan_subtask(
         first = np.where(swap, pool.second, pool.first)
         second = np.where(swap, pool.first, pool.second)
         ok = eligible(subtask, pool.world_from_cam[first], pool.world_from_cam[second])
+        dropped += int(ok.size) - int(np.count_nonzero(ok))
+        if yaw:
+            level = level_enough_for_yaw(pool.world_from_cam)
+            passing = int(np.count_nonzero(ok))
+            ok &= level[first] & level[second]
+            steep += passing - int(np.count_nonzero(ok))
         kept = int(np.count_nonzero(ok))
-        dropped += int(ok.size) - kept
         unit_of.append(np.full(kept, number, dtype=np.int32))
         frames_a.append(pool.frame_index[first[ok]].astype(np.int32))
         frames_b.append(pool.frame_index[second[ok]].astype(np.int32))
@@ -312,7 +341,7 @@ def _plan_subtask(
         )
         for number, frame_a, frame_b, overlap in columns
     ]
-    return selections, dropped
+    return selections, dropped, steep
 
 
 def _answers(subtask: str, motion: CameraMotion) -> tuple[list[Any], list[str]]:

@@ -14,13 +14,15 @@ i.e. a non-empty co-visible set) with overlap in ``[6, 35]`` %, pooled over the 
 pair's order is swapped with probability ½ by the planner's generator; ``Selection.frames`` are in
 prompt order and ``extra = {"overlap": <percent, 2 decimals>, "swapped": bool}``.
 
-Generation: one vertex uniformly from the co-visible set ``V_1 ∩ V_2`` whose image-1 projection
+Generation: one vertex uniformly from the co-visible set ``V_1 ∩ V_2`` that is off depth edges in
+both frames (rule 8p; refusals counted as ``<subtask>:depth_edge``) and whose image-1 projection
 (and, for the MCQ, its image-2 projection) lies inside the marker margin. It is drawn by rejection
 (:class:`multispa.tasks.depth.UniformDraws`) from the smaller of ``V_1`` and ``V_2``, testing
 membership in the other set bit by bit, so the co-visible set is never built (except for hard
 distractors, or when rejection keeps failing). MCQ distractors follow rule 8f: *easy* (default)
 uniform pixels inside the margin, ``>= 0.05·W`` from the answer and from each other (1,000
-tries); *hard* (``settings.mcq_difficulty == "hard"``) image-2 projections of co-visible vertices
+tries); *hard* (``settings.mcq_difficulty == "hard"``, training split only: ``val`` is the
+benchmark pool and always easy, rule 8q) image-2 projections of co-visible vertices
 ``0.05·W``–``0.15·W`` from the answer and ``>= 0.05·W`` apart, topped up with vertices visible
 only in image 2.
 """
@@ -57,6 +59,7 @@ __all__ = [
     "PairCandidates",
     "easy_distractors",
     "hard_distractors",
+    "mcq_difficulty",
     "pair_candidates",
 ]
 
@@ -277,6 +280,8 @@ def _correspondence(
     visible1, visible2 = scene.visible(frame1), scene.visible(frame2)
     base, other = (visible1, visible2) if visible1.count <= visible2.count else (visible2, visible1)
 
+    off_edge1, off_edge2 = scene.off_edge(frame1), scene.off_edge(frame2)
+
     def accept(vertex: np.ndarray) -> np.ndarray:
         ok = other.contains(vertex)
         rows = np.flatnonzero(ok)
@@ -286,10 +291,15 @@ def _correspondence(
         ok[rows] = inside
         return ok
 
-    drawn = UniformDraws(rng, base, accept, batch=64).take(1)
+    def edge(vertex: np.ndarray) -> np.ndarray:
+        return off_edge1.contains(vertex) & off_edge2.contains(vertex)
+
+    draws = UniformDraws(rng, base, accept, edge=edge, batch=64)
+    drawn = draws.take(1)
+    ctx.skip(f"{subtask}:depth_edge", draws.edge_rejections)
     if drawn.size == 0:
         empty = visible1.intersection(visible2).count == 0
-        ctx.skip(f"{subtask}:no_covisible_point" if empty else f"{subtask}:no_point_in_margin")
+        ctx.skip(f"{subtask}:no_covisible_point" if empty else f"{subtask}:no_eligible_point")
         return None
     vertex = int(drawn[0])
     query_px = scene.project(frame1, drawn)[0][0]
@@ -306,7 +316,7 @@ def _correspondence(
         fields = {"point": format_coord(*query), "answer": format_answer("coord", gt)}
         return _record(ctx, scene, selection, rid, images, fields, gt, points, meta, rng)
 
-    difficulty = ctx.settings.mcq_difficulty
+    difficulty = mcq_difficulty(ctx)
     if difficulty == "hard":
         covisible = visible1.intersection(visible2).vertices()
         only2 = visible2.difference(visible1).vertices()
@@ -333,6 +343,12 @@ def _correspondence(
     meta["difficulty"] = difficulty
     fields = {"marker": colour, "answer": format_answer("choice", gt)}
     return _record(ctx, scene, selection, rid, images, fields, gt, points, meta, rng)
+
+
+def mcq_difficulty(ctx: UnitContext) -> str:
+    """The distractor policy of a unit: ``easy`` in ``val`` (the benchmark pool, rule 8q),
+    else ``settings.mcq_difficulty``."""
+    return "easy" if ctx.split == "val" else ctx.settings.mcq_difficulty
 
 
 def _id(ctx: UnitContext, selection: Selection, points: list) -> str:

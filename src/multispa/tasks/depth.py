@@ -15,8 +15,11 @@ Planning: per subtask, images are drawn by :func:`multispa.tasks.sampling.depth_
 the split's scenes, counting only kept frames with at least one visible vertex. Selections hold
 ``frames=(frame,)`` and no ``extra``.
 
-Marked points lie at least one marker radius from the border (spec §4.0); coordinate-referenced
-points only need to be visible (hence in bounds).
+Every point is also off depth edges (rule 8p: its depth pixel's 8 neighbours hold valid sensor
+depths within the visibility tolerance of its depth, read from the cache's
+``visibility_off_edge.npy``); candidates refused for this alone are counted as
+``<subtask>:depth_edge``. Marked points lie at least one marker radius from the border
+(spec §4.0); coordinate-referenced points only need to be visible (hence in bounds).
 
 This module also holds what the correspondence family shares: :class:`SceneFrames` (per-unit
 access to a scene cache: bit-packed visible sets, projections, decoded frames),
@@ -141,19 +144,25 @@ class VisibleSet:
 
 
 class UniformDraws:
-    """Independent uniform draws from ``{v in base : accept(v)}``, in a fixed order.
+    """Independent uniform draws from ``{v in base : accept(v) and edge(v)}``, in a fixed order.
 
     Rejection sampling: batches of uniform ranks of ``base`` are drawn with ``rng``, the vertices
-    ``accept`` rejects are dropped, and the accepted ones are returned in draw order (each one is
-    uniform over the accepted set, independently). Once ``max_draws`` ranks have been drawn, the
-    accepted set is enumerated exactly and later draws come from it directly (still uniform); an
-    empty accepted set ends the stream. The result is a function of ``rng``'s state and the sets
-    only.
+    ``accept`` or ``edge`` rejects are dropped, and the accepted ones are returned in draw order
+    (each one is uniform over the accepted set, independently). Once ``max_draws`` ranks have
+    been drawn, the accepted set is enumerated exactly and later draws come from it directly
+    (still uniform); an empty accepted set ends the stream. The result is a function of ``rng``'s
+    state and the sets only.
+
+    ``edge`` is rule 8p (points off depth edges), kept apart from ``accept`` so that its
+    rejections can be counted: :attr:`edge_rejections` is the number of drawn candidates that
+    ``accept`` took and ``edge`` refused, among the draws up to the last one returned (what
+    trying the candidates one by one would have rejected).
 
     Args:
         rng: the record's generator.
         base: the set to draw from.
         accept: ``(N,)`` int64 vertices → ``(N,)`` bool, or None to accept every vertex.
+        edge: ``(N,)`` int64 vertices → ``(N,)`` bool, True when off depth edges, or None.
         batch: ranks drawn per rejection round (at least twice the number still needed).
         max_draws: ranks drawn by rejection before the exact enumeration.
     """
@@ -164,38 +173,56 @@ class UniformDraws:
         base: VisibleSet,
         accept: Callable[[np.ndarray], np.ndarray] | None = None,
         *,
+        edge: Callable[[np.ndarray], np.ndarray] | None = None,
         batch: int = 16,
         max_draws: int = 512,
     ) -> None:
         self._rng = rng
         self._base = base
         self._accept = accept
+        self._edge = edge
         self._batch = batch
         self._max_draws = max_draws
         self._drawn = 0
         self._exact: np.ndarray | None = None if base.count else np.zeros(0, dtype=np.int64)
+        self.edge_rejections = 0
+
+    def _passing(self, vertex: np.ndarray, needed: int) -> np.ndarray:
+        """The first ``needed`` candidates of a batch that pass both rules, in draw order."""
+        ok = self._accept(vertex) if self._accept is not None else np.ones(vertex.size, bool)
+        if self._edge is not None:
+            rows = np.flatnonzero(ok)
+            off_edge = self._edge(vertex[rows])
+            kept = rows[off_edge]
+            end = int(kept[needed - 1]) if kept.size >= needed else vertex.size
+            refused = rows[~off_edge]
+            self.edge_rejections += int(np.searchsorted(refused, end))
+            ok[refused] = False
+        return vertex[ok][:needed]
 
     def take(self, n: int) -> np.ndarray:
         """The next ``n`` draws, ``(n,)`` int64 vertex indices; ``(0,)`` if the set is empty."""
         parts: list[np.ndarray] = []
         needed = n
+        filtered = self._accept is not None or self._edge is not None
         while needed > 0:
             if self._exact is None and self._drawn >= self._max_draws:
                 everything = self._base.vertices()
                 if self._accept is not None:
                     everything = everything[self._accept(everything)]
+                if self._edge is not None:
+                    everything = everything[self._edge(everything)]
                 self._exact = everything
             if self._exact is not None:
                 if self._exact.size == 0:
                     return np.zeros(0, dtype=np.int64)
                 parts.append(self._exact[self._rng.integers(self._exact.size, size=needed)])
                 break
-            size = needed if self._accept is None else max(self._batch, 2 * needed)
+            size = max(self._batch, 2 * needed) if filtered else needed
             vertex = self._base.vertices_at(self._rng.integers(self._base.count, size=size))
             self._drawn += size
-            if self._accept is not None:
-                vertex = vertex[self._accept(vertex)]
-            vertex = vertex[:needed]
+            if filtered:
+                vertex = self._passing(vertex, needed)
             parts.append(vertex)
             needed -= vertex.size
         if len(parts) == 1:
@@ -224,6 +251,7 @@ class SceneFrames:
         self._vertices = np.asarray(self.cache.vertices)
         self._cam_from_world = invert_rigid(np.asarray(self.cache.world_from_cam))
         self._visible: OrderedDict[int, VisibleSet] = OrderedDict()
+        self._off_edge: OrderedDict[int, VisibleSet] = OrderedDict()
         self.frames = DecodedFrames(
             self.cache.image_path, (self.width, self.height), self.radius, slots=_IMAGE_SLOTS
         )
@@ -269,16 +297,24 @@ class SceneFrames:
 
     def visible(self, frame: int) -> VisibleSet:
         """The visible set ``V_i`` of ``frame`` (LRU-cached)."""
+        return self._packed_set(self._visible, self.cache.visibility, frame)
+
+    def off_edge(self, frame: int) -> VisibleSet:
+        """The vertices of ``V_i`` off depth edges in ``frame`` (rule 8p; LRU-cached)."""
+        return self._packed_set(self._off_edge, self.cache.visibility_off_edge, frame)
+
+    def _packed_set(
+        self, slots: OrderedDict[int, VisibleSet], packed: np.ndarray, frame: int
+    ) -> VisibleSet:
         frame = int(frame)
-        found = self._visible.get(frame)
+        found = slots.get(frame)
         if found is not None:
-            self._visible.move_to_end(frame)
+            slots.move_to_end(frame)
             return found
-        words = self.cache.visibility[self.position(frame)]
-        found = VisibleSet(words, self._vertices.shape[0])
-        self._visible[frame] = found
-        if len(self._visible) > _VISIBLE_SLOTS:
-            self._visible.popitem(last=False)
+        found = VisibleSet(packed[self.position(frame)], self._vertices.shape[0])
+        slots[frame] = found
+        if len(slots) > _VISIBLE_SLOTS:
+            slots.popitem(last=False)
         return found
 
     def schedule(self, uses: Sequence[Sequence[int]]) -> None:
@@ -446,9 +482,10 @@ class DepthFamily(PlannedFamily):
 def _draws(
     scene: SceneFrames, frame: int, rng: np.random.Generator, marked: bool
 ) -> UniformDraws:
-    """Uniform draws from ``V_i``, restricted to the marker margin when the points are marked."""
+    """Uniform draws from ``V_i`` off depth edges (rule 8p), restricted to the marker margin
+    when the points are marked."""
     accept = (lambda vertex: scene.inside(frame, vertex)) if marked else None
-    return UniformDraws(rng, scene.visible(frame), accept)
+    return UniformDraws(rng, scene.visible(frame), accept, edge=scene.off_edge(frame).contains)
 
 
 class RecordMakers(dict[str, RecordMaker]):
@@ -522,9 +559,11 @@ def _estimation(
     rng = ctx.rng(selection)
     marked = selection.subtask.endswith("_dot")
     frame = selection.frames[0]
-    vertex = _draws(scene, frame, rng, marked).take(1)
+    draws = _draws(scene, frame, rng, marked)
+    vertex = draws.take(1)
+    ctx.skip(f"{selection.subtask}:depth_edge", draws.edge_rejections)
     if vertex.size == 0:
-        ctx.skip(f"{selection.subtask}:no_point_in_margin")
+        ctx.skip(f"{selection.subtask}:no_eligible_point")
         return None
     uv_px, z_m = scene.project(frame, vertex)
     depth_mm = metres_to_mm(float(z_m[0]))
@@ -550,7 +589,9 @@ def _comparison(
     rng = ctx.rng(selection)
     marked = selection.subtask.endswith("_dot")
     frame = selection.frames[0]
-    vertex = _draws(scene, frame, rng, marked).take(2 * COMPARISON_ATTEMPTS)
+    draws = _draws(scene, frame, rng, marked)
+    vertex = draws.take(2 * COMPARISON_ATTEMPTS)
+    ctx.skip(f"{selection.subtask}:depth_edge", draws.edge_rejections)
     if vertex.size == 0:
         ctx.skip(f"{selection.subtask}:no_valid_pair")
         return None

@@ -2,8 +2,11 @@
 
 Eligibility (rule 8g), per object of a scene's ``objects.json``:
 
-- its label (lower-cased, stripped) is unique among the scene's annotated objects
-  (``label_count == 1``, and no other row of ``objects.json`` has the same normalised label);
+- its label (lower-cased, stripped) is unique among the scene's annotated objects that have at
+  least one vertex (``label_count == 1``, and no other such row of ``objects.json`` has the same
+  normalised label; rule 8n: an object left without vertex does not count);
+- with a label map (``scannetv2-labels.combined.tsv``, ``nyu40_class`` set), no other object with
+  vertices shares its NYU40 class (rule 8n: "the chair" is not asked beside an "office chair");
 - the label is not structural (``wall``, ``floor``, ``ceiling``, ``window``, ``object``);
 - the largest dimension of its gravity-aligned oriented box is at least 0.1 m, and so is the asked
   dimension.
@@ -27,7 +30,8 @@ Selection, per dimension subtask with its own ``rng_for(seed, "plan", split, sub
 
 Each pair is shown in random order (``frames`` are in prompt order). Selection ``extra``:
 ``{"object_id": int}`` (ScanNet ``objectId``). Skip reasons (per subtask, counted per object
-unless stated): ``empty_object``, ``structural``, ``repeated_label``, ``unusable_label``,
+unless stated): ``empty_object``, ``structural``, ``repeated_label``, ``shared_nyu40_class``,
+``unusable_label``,
 ``object_too_small``, ``dimension_too_small``, ``no_covering_pair``; ``pairs_over_cap`` and
 ``over_quota`` count pairs. Generation skips (per record) ``missing_object`` (no row with a box
 for the selected id) and ``unusable_label``.
@@ -82,19 +86,23 @@ def _label_key(obj: Mapping[str, Any]) -> str:
 
 
 def eligibility_problem(
-    obj: Mapping[str, Any], subtask: str, same_label: int = 1
+    obj: Mapping[str, Any], subtask: str, same_label: int = 1, same_class: int = 1
 ) -> str | None:
     """Why object ``obj`` (an ``objects.json`` row) may not be asked ``subtask``, or None.
 
     Args:
         obj: the object's row (``label``, ``label_count``, ``num_vertices``, ``box``).
         subtask: an object size subtask.
-        same_label: how many objects of the scene carry its label (lower-cased, stripped), as
-            counted by the caller; the label is repeated if this or ``label_count`` exceeds 1.
+        same_label: how many objects of the scene with vertices carry its label (lower-cased,
+            stripped), as counted by the caller; the label is repeated if this or
+            ``label_count`` exceeds 1.
+        same_class: how many objects of the scene with vertices share its ``nyu40_class``
+            (1 when it has none, i.e. without a label map).
 
     Returns:
-        One of ``empty_object``, ``structural``, ``repeated_label``, ``unusable_label``,
-        ``object_too_small``, ``dimension_too_small`` (checked in that order), or None.
+        One of ``empty_object``, ``structural``, ``repeated_label``, ``shared_nyu40_class``,
+        ``unusable_label``, ``object_too_small``, ``dimension_too_small`` (checked in that
+        order), or None.
     """
     box = obj.get("box")
     if box is None or int(obj.get("num_vertices", 0)) == 0:
@@ -104,6 +112,8 @@ def eligibility_problem(
         return "structural"
     if max(int(obj["label_count"]), int(same_label)) > 1:
         return "repeated_label"
+    if int(same_class) > 1:
+        return "shared_nyu40_class"
     if not label.strip() or any(bad in label for bad in ("`", "\n", "\r", "<image>")):
         return "unusable_label"
     if max(float(box[key]) for key in _BOX_KEYS) < MIN_SIZE_M:
@@ -163,9 +173,12 @@ def _unit_candidates(
 ) -> list[_Candidate]:
     """Eligible objects of one scene with at least one minimal pair, in row order."""
     found: list[_Candidate] = []
-    counts = Counter(_label_key(obj) for obj in cache.objects)
+    present = [obj for obj in cache.objects if int(obj.get("num_vertices", 0)) > 0]
+    counts = Counter(_label_key(obj) for obj in present)
+    classes = Counter(obj.get("nyu40_class") for obj in present if obj.get("nyu40_class"))
     for row, obj in enumerate(cache.objects):
-        problem = eligibility_problem(obj, subtask, counts[_label_key(obj)])
+        same_class = classes[obj["nyu40_class"]] if obj.get("nyu40_class") else 1
+        problem = eligibility_problem(obj, subtask, counts[_label_key(obj)], same_class)
         if problem is None:
             pairs = minimal_pairs(cache, row, subtask)
             problem = None if pairs.shape[0] else "no_covering_pair"
