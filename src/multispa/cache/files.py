@@ -6,6 +6,7 @@ after a crash is byte-identical to one built in one go.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,21 +17,54 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from multispa.errors import CacheError
+
 #: Bytes hashed at the start and at the end of a large input file for its fingerprint.
 FINGERPRINT_EDGE_BYTES = 1 << 16
 
 
+def json_bytes(content: Any) -> bytes:
+    """``content`` as sorted, indented UTF-8 JSON text, newline-terminated.
+
+    Always valid JSON: a NaN or infinity raises ``ValueError`` (never a bare ``NaN``), and text
+    that cannot be UTF-8 (file names that are not valid UTF-8, held as surrogate escapes) makes
+    the whole document ASCII with ``\\uXXXX`` escapes, which Python reads back unchanged.
+    """
+    text = json.dumps(content, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(content, indent=1, sort_keys=True, ensure_ascii=True, allow_nan=False)
+        return (text + "\n").encode("ascii")
+
+
 def write_json(path: Path, content: Any) -> None:
-    """Write ``content`` as sorted, indented UTF-8 JSON (via a temporary name)."""
-    text = json.dumps(content, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    """Write ``content`` as :func:`json_bytes` via a temporary name (removed if the write
+    fails, e.g. on a full disk)."""
+    data = json_bytes(content)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path) -> Any:
-    """Read a JSON file written by :func:`write_json`."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a JSON file written by :func:`write_json`.
+
+    Raises:
+        CacheError: the file is not valid UTF-8 JSON (a damaged cache file; names it).
+        OSError: the file cannot be read (not found, permission denied...).
+    """
+    data = Path(path).read_bytes()
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise CacheError(f"{path}: not a valid JSON file written by multispa "
+                         f"({type(error).__name__}); delete it to rebuild") from None
 
 
 def write_npy(path: Path, array: np.ndarray) -> None:

@@ -3,10 +3,13 @@
 Folder ``<cache>/tapvid3d/<subset>/<clip>/``:
 
 - ``meta.json``: clip id, subset, split, intrinsics, image size, identity-extrinsics flag.
-- ``images/<t:05d>.jpg``: frames, the original JPEG bytes.
+- ``images/<t:05d>.jpg``: frames, the original JPEG bytes (absent for a frame whose JPEG fails
+  :func:`~multispa.scenes.image_check.jpeg_defect`: listed under ``bad_images`` in
+  ``meta.json``, no track is visible in it).
 - ``tracks_world.npy``: ``(T, N, 3)`` float32 world positions, metres (spec §3.1).
 - ``uv.npy``: ``(T, N, 2)`` float32 pixel projection of each track in its frame.
-- ``visible.npy``: ``(T, N)`` bool: the file's visibility AND in bounds (z > 0, inside image).
+- ``visible.npy``: ``(T, N)`` bool: the file's visibility AND in bounds (z > 0, inside image)
+  AND the frame's image usable.
 - ``cam_from_world.npy``: ``(T, 4, 4)`` float64 world-to-camera per frame.
 - ``camera_centres.npy``: ``(T, 3)`` float64 camera centres, world frame.
 - ``group_of_track.npy``: ``(N,)`` int32 rigid group index per track (−1: in no group); groups
@@ -25,6 +28,7 @@ from multispa.cache.files import read_json, read_npy, write_json, write_npy
 from multispa.cache.scannet_cache import CACHE_VERSION
 from multispa.geometry.camera import in_bounds, project_points
 from multispa.geometry.rigid import rigid_groups
+from multispa.scenes.image_check import jpeg_defect, too_many_bad
 from multispa.scenes.types import Intrinsics, TapVidClip
 
 
@@ -47,6 +51,8 @@ class ClipCacheSummary:
     tracks: int
     groups: int
     grouped_tracks: int
+    bad_images: int = 0
+    unusable: str | None = None
 
 
 def build_tapvid_cache(
@@ -59,15 +65,23 @@ def build_tapvid_cache(
 ) -> ClipCacheSummary:
     """Compute and write the cache of one clip into ``out_dir``."""
     out_dir = Path(out_dir)
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    for t, jpeg in enumerate(clip.images_jpeg):
-        (out_dir / "images" / f"{t:05d}.jpg").write_bytes(jpeg)
-
     tracks_cam = np.asarray(clip.tracks_cam, dtype=np.float64)
     num_frames, num_tracks = tracks_cam.shape[:2]
+    bad = {t: defect for t, jpeg in enumerate(clip.images_jpeg)
+           if (defect := jpeg_defect(jpeg, clip.image_size)) is not None}
+    unusable = too_many_bad(bad, num_frames)
+    if unusable is not None:
+        return ClipCacheSummary(clip.clip_id, clip.subset, int(num_frames), int(num_tracks), 0, 0,
+                                len(bad), unusable)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    for t, jpeg in enumerate(clip.images_jpeg):
+        if t not in bad:
+            (out_dir / "images" / f"{t:05d}.jpg").write_bytes(jpeg)
+
     uv, z = project_points(tracks_cam, clip.intrinsics)
     width, height = clip.image_size
     visible = np.asarray(clip.visibility, dtype=bool) & in_bounds(uv, z, width, height)
+    visible[sorted(bad)] = False  # a frame without a usable image shows no track
 
     group_list = rigid_groups(
         clip.tracks_cam,
@@ -100,6 +114,7 @@ def build_tapvid_cache(
             "intrinsics": intrinsics.to_json(),
             "identity_extrinsics": clip.identity_extrinsics,
             "num_groups": len(group_list),
+            "bad_images": [{"frame": t, "problem": problem} for t, problem in sorted(bad.items())],
             "rigid_groups": {
                 "motion_eps_m": groups.motion_eps_m,
                 "cut_distance": groups.cut_distance,
@@ -115,6 +130,7 @@ def build_tapvid_cache(
         tracks=int(num_tracks),
         groups=len(group_list),
         grouped_tracks=int(np.count_nonzero(group_of_track >= 0)),
+        bad_images=len(bad),
     )
 
 

@@ -9,7 +9,13 @@ RUN folder::
     RUN/results.jsonl      per item: id, benchmark_key, response, error, parsed, reason, correct,
                            mra (from the scorer's per-record output)
     RUN/scores.json        the scorer's report (rows, Average, subtasks, CIs, parse failures)
-                           plus a ``run`` block
+                           plus a ``run`` block: ``asked`` counts the selected items the
+                           backend answered over all the run's sessions (an error included,
+                           each item once), ``errors`` the items whose answer is an error now;
+                           both are the same for a run resumed after a kill as for one run
+                           in one go
+
+RUN is locked while a session runs (:mod:`multispa.lock`): a second ``eval`` into it stops.
 
 Resume: ids already in ``predictions.jsonl`` without an error are not asked again, so a rerun
 after a kill asks only the missing items, and a rerun of a finished run calls the backend zero
@@ -56,6 +62,7 @@ from multispa.evaluate.bench import (
     load_bench_manifest,
     write_text_atomic,
 )
+from multispa.fs import check_output_dir, output_folder
 from multispa.metrics.rows import benchmark_key
 from multispa.metrics.score import score_records
 
@@ -182,7 +189,7 @@ class PredictionLog:
                 continue
             try:
                 obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (ValueError, RecursionError) as exc:
                 raise FormatError(self.path, f"line {number}: invalid JSON ({exc})") from None
             rid = obj.get("id") if isinstance(obj, dict) else None
             response = obj.get("response") if isinstance(obj, dict) else None
@@ -258,7 +265,7 @@ def _check_run_folder(out: Path, identity: Mapping[str, Any], force: bool) -> di
     if config_path.exists():
         try:
             previous = json.loads(config_path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             if not force:
                 raise FormatError(config_path, f"not JSON ({exc}); use --force to start over") \
                     from None
@@ -330,9 +337,12 @@ def run_eval(
     Raises:
         ConfigError: ``out_dir`` holds another run (without ``force``), or bad options.
         MissingFileError, FormatError: a bad benchmark or RUN folder.
+        OutputError: ``out_dir`` cannot be written (a file in the way...).
+        LockError: another process is writing ``out_dir``.
     """
     bench = Path(bench_dir)
     out = Path(out_dir)
+    check_output_dir(out)
     if isinstance(spec, str):
         spec = parse_model_spec(spec)
     if spec.kind == "predictions":
@@ -347,9 +357,20 @@ def run_eval(
         prior_from=Path(prior_from) if prior_from is not None else None, bench_records=items,
     )
     identity = _identity(spec, manifest, instruction, options)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    with output_folder(out, "multispa eval"):
+        return _run(bench, spec, out, manifest, items, selected, eval_items, options, identity,
+                    instruction=instruction, limit=limit, force=force, backend=backend,
+                    progress=progress, bootstrap=bootstrap)
+
+
+def _run(
+    bench: Path, spec: ModelSpec, out: Path, manifest: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]], selected: Sequence[Mapping[str, Any]],
+    eval_items: Sequence[EvalItem], options: BackendOptions, identity: dict[str, Any], *,
+    instruction: str | None, limit: int | None, force: bool, backend: ModelBackend | None,
+    progress: bool, bootstrap: int,
+) -> dict[str, Any]:
+    """One session into the locked RUN folder: ask what is pending, score, write the files."""
     previous = _check_run_folder(out, identity, force)
 
     log = PredictionLog(out / PREDICTIONS_NAME)
@@ -379,6 +400,7 @@ def run_eval(
         "multispa_version": __version__,
         "started": previous.get("started") if previous else _now(),
         "last_started": _now(),
+        "last_session_asked": len(pending),
         "finished": None,
     }
     _write_json(out / CONFIG_NAME, config)
@@ -398,7 +420,7 @@ def run_eval(
         "instruction_enabled": instruction is not None,
         "limit": limit,
         "items": len(selected),
-        "asked": len(pending),
+        "asked": sum(item["id"] in log.entries for item in selected) + len(errors),
         "errors": len(errors),
     }
     _write_json(out / SCORES_NAME, scores)

@@ -3,7 +3,12 @@
 Each unit (one ScanNet scene or one TAPVid-3D clip) is built in a temporary folder, renamed into
 place atomically, and then marked complete under ``<cache>/_done/``. A rerun skips completed
 units, so a run killed at any point and restarted yields the same files as an uninterrupted run.
-A unit that fails is reported and does not stop the others.
+A unit that fails is reported and does not stop the others; the manifest is written whatever
+the units did. The cache folder is locked while the command runs (:mod:`multispa.lock`).
+
+A scene or clip whose file name is not valid UTF-8 is not built: it is reported failed, under
+an id with the undecodable bytes written ``\\xNN`` (records, paths and JSON files name units by
+their file names, which must be text).
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from multispa import __version__
 from multispa.cache.files import read_json, tree_fingerprint, write_json
 from multispa.cache.scannet_cache import CACHE_VERSION, VisibilityConfig, build_scannet_cache
 from multispa.cache.tapvid_cache import RigidGroupConfig, build_tapvid_cache
-from multispa.errors import ConfigError, MultispaError
+from multispa.errors import ConfigError, FormatError
 from multispa.executors.base import make_executor
+from multispa.fs import check_output_dir, failure_text, is_utf8_name, output_folder, printable
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +101,19 @@ class PrepareUnit:
 
     @property
     def unit_id(self) -> str:
-        """Stable readable id, e.g. ``scannet/scene0000_00``."""
-        return f"{self.kind}/{self.name}"
+        """Stable readable id, e.g. ``scannet/scene0000_00`` (undecodable name bytes as
+        ``\\xNN``)."""
+        return f"{self.kind}/{printable(self.name)}"
+
+    def source_path(self) -> Path:
+        """The scene folder or clip file this unit reads."""
+        config = self.config
+        if self.kind == "scannet":
+            assert config.scannet is not None
+            return _scans_root(config.scannet) / self.name
+        assert config.tapvid3d is not None
+        subset, clip_id = self.name.split("/", 1)
+        return config.tapvid3d / subset / f"{clip_id}.npz"
 
 
 @dataclass(frozen=True)
@@ -141,13 +158,16 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _build_scannet(unit: PrepareUnit, work_dir: Path) -> dict[str, int]:
+def _scans_root(root: Path) -> Path:
+    return root / "scans" if (root / "scans").is_dir() else root
+
+
+def _build_scannet(unit: PrepareUnit, work_dir: Path) -> dict[str, int] | str:
     from multispa.scenes.scannet import load_scannet_scene
 
     config = unit.config
-    scans_root = config.scannet
-    assert scans_root is not None
-    scans = scans_root / "scans" if (scans_root / "scans").is_dir() else scans_root
+    assert config.scannet is not None
+    scans = _scans_root(config.scannet)
     scene = load_scannet_scene(
         scans, unit.name, frame_skip=config.frame_skip, export_root=config.scannet_export
     )
@@ -160,9 +180,12 @@ def _build_scannet(unit: PrepareUnit, work_dir: Path) -> dict[str, int]:
         keep_depth=config.keep_depth,
         inputs=inputs,
     )
+    if summary.unusable:
+        return summary.unusable
     return {
         "frames": summary.kept_frames,
         "invalid_frames": summary.invalid_frames,
+        "bad_images": summary.bad_images,
         "empty_frames": summary.empty_frames,
         "vertices": summary.vertices,
         "pairs": summary.pairs,
@@ -173,10 +196,8 @@ def _build_scannet(unit: PrepareUnit, work_dir: Path) -> dict[str, int]:
 def _build_tapvid(unit: PrepareUnit, work_dir: Path) -> dict[str, int] | str:
     from multispa.scenes.tapvid3d import TapVid3DDataset, load_tapvid3d_clip
 
-    config = unit.config
-    assert config.tapvid3d is not None
-    subset, clip_id = unit.name.split("/", 1)
-    path = config.tapvid3d / subset / f"{clip_id}.npz"
+    subset = unit.name.split("/", 1)[0]
+    path = unit.source_path()
     clip = load_tapvid3d_clip(path, subset)
     usable, reason = TapVid3DDataset.usable(clip)
     if not usable:
@@ -185,21 +206,38 @@ def _build_tapvid(unit: PrepareUnit, work_dir: Path) -> dict[str, int] | str:
         clip,
         work_dir,
         split=unit.split,
-        groups=config.rigid_groups,
+        groups=unit.config.rigid_groups,
         inputs={"npz": tree_fingerprint(path)},
     )
+    if summary.unusable:
+        return summary.unusable
     return {
         "clips": 1,
         "frames": summary.frames,
         "tracks": summary.tracks,
         "groups": summary.groups,
         "grouped_tracks": summary.grouped_tracks,
+        "bad_images": summary.bad_images,
     }
 
 
 def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
     """Build one unit unless its completion marker exists (module-level: runs in any worker)."""
     start = time.perf_counter()
+    try:
+        if not is_utf8_name(unit.name):
+            raise FormatError(unit.source_path(), "file name is not valid UTF-8; rename it "
+                                                  "(units are named by their file names)")
+        return _run_unit(unit, start)
+    except Exception as error:  # reported in one line; the other units go on
+        message = failure_text(error)
+        if message is None:  # a bug: say so, with the traceback in the debug log
+            logger.debug("unit %s failed", unit.unit_id, exc_info=True)
+            message = f"internal error {type(error).__name__}: {error} (run with -vv for details)"
+        return UnitReport(unit.unit_id, "failed", error=message, seconds=_since(start))
+
+
+def _run_unit(unit: PrepareUnit, start: float) -> UnitReport:
     cache = unit.config.cache
     marker = _marker_path(cache, unit.unit_id)
     digest = unit.config.settings_digest()
@@ -211,26 +249,21 @@ def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
     work = final.with_name(f".tmp-{final.name}-{os.getpid()}")
     for stale in final.parent.glob(f".tmp-{final.name}-*") if final.parent.is_dir() else ():
         shutil.rmtree(stale, ignore_errors=True)
-    work.mkdir(parents=True)
     try:
+        work.mkdir(parents=True)
         if unit.kind == "scannet":
             outcome: dict[str, int] | str = _build_scannet(unit, work)
         else:
             outcome = _build_tapvid(unit, work)
-    except MultispaError as error:
+        if isinstance(outcome, str):
+            shutil.rmtree(work, ignore_errors=True)
+            return UnitReport(unit.unit_id, "unusable", error=outcome, seconds=_since(start))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(work, final)
+    except BaseException:
         shutil.rmtree(work, ignore_errors=True)
-        return UnitReport(unit.unit_id, "failed", error=str(error), seconds=_since(start))
-    except Exception as error:  # a bug or an unexpected input: report, keep the others going
-        logger.exception("unit %s failed", unit.unit_id)
-        shutil.rmtree(work, ignore_errors=True)
-        message = f"{type(error).__name__}: {error}"
-        return UnitReport(unit.unit_id, "failed", error=message, seconds=_since(start))
-    if isinstance(outcome, str):
-        shutil.rmtree(work, ignore_errors=True)
-        return UnitReport(unit.unit_id, "unusable", error=outcome, seconds=_since(start))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(work, final)
+        raise
     marker.parent.mkdir(parents=True, exist_ok=True)
     write_json(marker, {"unit": unit.unit_id, "settings_digest": digest, "counts": outcome})
     return UnitReport(
@@ -257,7 +290,8 @@ def plan_units(config: PrepareConfig) -> tuple[list[PrepareUnit], dict[str, Any]
                 raise ConfigError(f"--scenes names scenes not found: {', '.join(missing)}")
             scene_ids = [s for s in scene_ids if s in set(config.scenes)]
         for scene_id in scene_ids:
-            units.append(PrepareUnit("scannet", scene_id, dataset.split_of(scene_id), config))
+            split = dataset.split_of(scene_id) if is_utf8_name(scene_id) else None
+            units.append(PrepareUnit("scannet", scene_id, split, config))
         splits["scannet"] = {
             "source": dataset.split_source,
             "checksums": dataset.split_checksums,
@@ -272,7 +306,7 @@ def plan_units(config: PrepareConfig) -> tuple[list[PrepareUnit], dict[str, Any]
         clips = TapVid3DDataset(config.tapvid3d, subsets=subsets)
         for subset in clips.subsets:
             for clip_id in clips.clip_ids(subset):
-                split = clips.split_of(subset, clip_id)
+                split = clips.split_of(subset, clip_id) if is_utf8_name(clip_id) else None
                 units.append(PrepareUnit("tapvid3d", f"{subset}/{clip_id}", split, config))
         splits["tapvid3d"] = {
             "source": {s: clips.split_source(s) for s in clips.subsets},
@@ -295,7 +329,6 @@ def _check_settings(config: PrepareConfig) -> None:
             )
     if config.force and (config.cache / DONE_DIR).is_dir():
         shutil.rmtree(config.cache / DONE_DIR)
-    config.cache.mkdir(parents=True, exist_ok=True)
     write_json(
         settings_path,
         {"digest": config.settings_digest(), "settings": config.output_settings()},
@@ -313,13 +346,33 @@ def prepare(
         config: what to prepare.
         on_report: called in the parent process after each finished unit (progress).
         on_start: called once with the number of units, before any runs.
+
+    Raises:
+        ConfigError: bad settings, or a cache prepared with other settings.
+        OutputError: the cache folder cannot be written (a file in the way...).
+        LockError: another process is preparing the same cache.
+        DatasetError: the datasets cannot be listed (a failing unit is reported, not raised).
     """
     if config.scannet is None and config.tapvid3d is None:
         raise ConfigError("nothing to prepare: give a ScanNet and/or a TAPVid-3D root")
     if config.frame_skip < 1:
         raise ConfigError(f"--frame-skip must be at least 1, got {config.frame_skip}")
+    check_output_dir(config.cache, "--cache")
     start = time.perf_counter()
     units, splits = plan_units(config)
+    with output_folder(config.cache, "multispa prepare", option="--cache"):
+        return _prepare_units(config, units, splits, start, on_report, on_start)
+
+
+def _prepare_units(
+    config: PrepareConfig,
+    units: list[PrepareUnit],
+    splits: dict[str, Any],
+    start: float,
+    on_report: Callable[[UnitReport], None] | None,
+    on_start: Callable[[int], None] | None,
+) -> PrepareSummary:
+    """Run the units into the locked cache and write the manifest and the run log."""
     _check_settings(config)
     if on_start is not None:
         on_start(len(units))

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from multispa.fs import output_folder
 from multispa.synth.config import SynthConfig
 from multispa.synth.scannet_synth import write_scene
 from multispa.synth.scannet_writer import write_bytes_atomic, write_json_atomic
@@ -213,50 +214,53 @@ def write_synthetic_dataset(
     """Write ``config.scenes`` ScanNet-like scenes and ``config.clips`` TAPVid-3D-like clips.
 
     Args:
-        out: output folder (created if needed).
+        out: output folder (created if needed; locked while writing).
         config: what to generate; the same config (whatever ``workers``) gives the same bytes.
         progress: called with one line per finished unit.
 
     Returns:
         The summary (ids, splits, files, sizes and timings).
+
+    Raises:
+        OutputError, LockError: ``out`` cannot be written, or another process writes it.
     """
     start = time.perf_counter()
     root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    units = plan_units(config)
-    results: dict[str, tuple[list[str], float]] = {}
+    with output_folder(root, "multispa synth", option="OUT"):
+        units = plan_units(config)
+        results: dict[str, tuple[list[str], float]] = {}
 
-    def finished(key: str, paths: list[str], seconds: float) -> None:
-        results[key] = (paths, seconds)
-        if progress is not None:
-            progress(f"{key}: written in {seconds:.1f} s ({len(results)}/{len(units)})")
+        def finished(key: str, paths: list[str], seconds: float) -> None:
+            results[key] = (paths, seconds)
+            if progress is not None:
+                progress(f"{key}: written in {seconds:.1f} s ({len(results)}/{len(units)})")
 
-    workers = min(config.workers, len(units))
-    if workers <= 1:
-        for unit in units:
-            finished(*run_unit(str(root), unit, config))
-    elif units:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-            futures = [pool.submit(run_unit, str(root), unit, config) for unit in units]
-            for future in as_completed(futures):
-                finished(*future.result())
+        workers = min(config.workers, len(units))
+        if workers <= 1:
+            for unit in units:
+                finished(*run_unit(str(root), unit, config))
+        elif units:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+                futures = [pool.submit(run_unit, str(root), unit, config) for unit in units]
+                for future in as_completed(futures):
+                    finished(*future.result())
 
-    files = [Path(p) for unit in units for p in results[unit.key][0]]
-    files += _write_lists(root, units)
-    config_path = root / "synthetic_truth" / "config.json"
-    write_json_atomic(config_path, config.to_json())
-    files.append(config_path)
-    files = sorted(files)
-    return SynthSummary(
-        out=root,
-        scenes=tuple(u.name for u in units if u.kind == "scannet"),
-        val_scenes=tuple(u.name for u in units if u.kind == "scannet" and u.split == "val"),
-        clips=tuple(f"{u.kind}/{u.name}" for u in units if u.kind != "scannet"),
-        val_clips=tuple(
-            f"{u.kind}/{u.name}" for u in units if u.kind != "scannet" and u.split == "val"
-        ),
-        files=tuple(files),
-        total_bytes=sum(path.stat().st_size for path in files),
-        seconds=time.perf_counter() - start,
-        unit_seconds={unit.key: results[unit.key][1] for unit in units},
-    )
+        files = [Path(p) for unit in units for p in results[unit.key][0]]
+        files += _write_lists(root, units)
+        config_path = root / "synthetic_truth" / "config.json"
+        write_json_atomic(config_path, config.to_json())
+        files.append(config_path)
+        files = sorted(files)
+        return SynthSummary(
+            out=root,
+            scenes=tuple(u.name for u in units if u.kind == "scannet"),
+            val_scenes=tuple(u.name for u in units if u.kind == "scannet" and u.split == "val"),
+            clips=tuple(f"{u.kind}/{u.name}" for u in units if u.kind != "scannet"),
+            val_clips=tuple(
+                f"{u.kind}/{u.name}" for u in units if u.kind != "scannet" and u.split == "val"
+            ),
+            files=tuple(files),
+            total_bytes=sum(path.stat().st_size for path in files),
+            seconds=time.perf_counter() - start,
+            unit_seconds={unit.key: results[unit.key][1] for unit in units},
+        )
