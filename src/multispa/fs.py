@@ -3,7 +3,9 @@
 - :func:`failure_text`: the one line a command prints (or a unit report holds) for an error:
   project errors as they are, OS errors as ``PATH: reason`` (permission denied, no space left
   on device, is a folder...), encoding and nesting errors in words.
-- :func:`input_error`: an ``OSError`` met while reading an input, as a ``DatasetError``.
+- :func:`input_error`: an ``OSError`` met while reading an input, as a ``DatasetError``;
+  :func:`naming`: an ``OSError`` raised by a write on an open file (which carries no file name)
+  with the file named, so that the policy can name it.
 - :func:`present_file`: whether an input file is there; a folder (or anything but a regular
   file) where a file is expected is an error, never "absent".
 - :func:`check_output_dir`, :func:`check_output_file`: refuse an output path that is, or lies
@@ -35,6 +37,7 @@ __all__ = [
     "failure_text",
     "input_error",
     "is_utf8_name",
+    "naming",
     "os_reason",
     "output_error",
     "output_folder",
@@ -137,6 +140,16 @@ def input_error(path: str | Path, error: OSError) -> DatasetError:
     return DatasetError(os.fsdecode(where), os_reason(error))
 
 
+def naming(error: OSError, path: str | Path) -> OSError:
+    """``error`` itself when it names a file, else the same error (class and errno) naming
+    ``path`` (a failed ``write`` on an open file, e.g. a full disk, names none)."""
+    if error.filename is not None:
+        return error
+    if error.errno is None:  # e.g. numpy's "N requested and M written": a short write
+        return OSError(errno.EIO, f"short write ({error})", os.fspath(path))
+    return type(error)(error.errno, error.strerror or str(error), os.fspath(path))
+
+
 def present_file(path: str | Path) -> bool:
     """Whether the input file ``path`` is there.
 
@@ -165,6 +178,18 @@ def output_error(path: str | Path, error: OSError, option: str = "--out") -> Out
     return OutputError(os.fsdecode(where), f"{os_reason(error)} ({option})")
 
 
+def _nearest_existing(path: Path, option: str) -> tuple[Path, int] | None:
+    """``path`` or its closest existing parent, with its ``st_mode``; None when none exists."""
+    for candidate in (path, *path.parents):
+        try:
+            return candidate, os.stat(candidate).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as error:
+            raise output_error(candidate, error, option) from None
+    return None
+
+
 def check_output_dir(path: str | Path, option: str = "--out") -> None:
     """Refuse an output folder that exists as something else, or lies under a file.
 
@@ -172,18 +197,12 @@ def check_output_dir(path: str | Path, option: str = "--out") -> None:
         OutputError: naming the path and, when the folder lies under a file, that file.
     """
     path = Path(path)
-    for candidate in (path, *path.parents):
-        try:
-            mode = os.stat(candidate).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError as error:
-            raise output_error(candidate, error, option) from None
-        if stat.S_ISDIR(mode):
-            return
-        if candidate == path:
-            raise OutputError(path, f"exists and is not a folder ({option})")
-        raise OutputError(path, f"{candidate} is a file, not a folder ({option})")
+    found = _nearest_existing(path, option)
+    if found is None or stat.S_ISDIR(found[1]):
+        return
+    if found[0] == path:
+        raise OutputError(path, f"exists and is not a folder ({option})")
+    raise OutputError(path, f"{found[0]} is a file, not a folder ({option})")
 
 
 def check_output_file(path: str | Path, option: str = "--out") -> None:
@@ -195,17 +214,9 @@ def check_output_file(path: str | Path, option: str = "--out") -> None:
     path = Path(path)
     if path.is_dir():
         raise OutputError(path, f"is a folder, expected a file ({option})")
-    parent = path.parent
-    for candidate in (parent, *parent.parents):
-        try:
-            mode = os.stat(candidate).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError as error:
-            raise output_error(candidate, error, option) from None
-        if stat.S_ISDIR(mode):
-            return
-        raise OutputError(path, f"{candidate} is a file, not a folder ({option})")
+    found = _nearest_existing(path.parent, option)
+    if found is not None and not stat.S_ISDIR(found[1]):
+        raise OutputError(path, f"{found[0]} is a file, not a folder ({option})")
 
 
 def create_folder(path: str | Path, option: str = "--out") -> Path | None:
@@ -262,7 +273,8 @@ def output_folder(path: str | Path, command: str, *, option: str = "--out",
         LockError: another running process holds the folder.
 
     On an exception inside the block, the folders this call created are removed again when
-    they are empty (a failed command leaves no empty output folder behind).
+    they are empty (a failed command leaves no empty output folder behind); an ``OSError``
+    that names no file (a failed write on an open file) is re-raised naming ``path``.
     """
     from multispa.lock import FolderLock
 
@@ -279,6 +291,10 @@ def output_folder(path: str | Path, command: str, *, option: str = "--out",
     try:
         yield path
         finished = True
+    except OSError as error:  # a failed write on an open file names no file: name the folder
+        if error.filename is None:
+            raise naming(error, path) from None
+        raise
     finally:
         if holder is not None:
             holder.release()

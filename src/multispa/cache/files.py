@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from multispa.errors import CacheError
+from multispa.fs import naming
 
 #: Bytes hashed at the start and at the end of a large input file for its fingerprint.
 FINGERPRINT_EDGE_BYTES = 1 << 16
@@ -44,12 +45,21 @@ def write_json(path: Path, content: Any) -> None:
     data = json_bytes(content)
     temporary = path.with_name(path.name + ".tmp")
     try:
-        temporary.write_bytes(data)
+        write_file(temporary, data)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
         raise
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``; an ``OSError`` (a full disk...) names the file."""
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data)
+    except OSError as error:
+        raise naming(error, path) from None
 
 
 def read_json(path: Path) -> Any:
@@ -68,9 +78,18 @@ def read_json(path: Path) -> Any:
 
 
 def write_npy(path: Path, array: np.ndarray) -> None:
-    """Write one array as ``.npy`` (never pickled; memory-mappable on read)."""
-    with open(path, "wb") as handle:
-        np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
+    """Write one array as ``.npy`` version 1.0 (never pickled; memory-mappable on read); the
+    bytes are those of ``numpy.save``. An ``OSError`` (a full disk...) names the file."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.hasobject:
+        raise ValueError(f"{path}: object arrays are not written (no pickle)")
+    try:
+        with open(path, "wb") as handle:
+            np.lib.format.write_array_header_1_0(
+                handle, np.lib.format.header_data_from_array_1_0(array))
+            handle.write(array.data)
+    except OSError as error:
+        raise naming(error, path) from None
 
 
 def read_npy(path: Path, *, mmap: bool = True) -> np.ndarray:
@@ -81,7 +100,10 @@ def read_npy(path: Path, *, mmap: bool = True) -> np.ndarray:
 def write_parquet(path: Path, columns: dict[str, np.ndarray | list]) -> None:
     """Write columns as a zstd-compressed Parquet table."""
     table = pa.table({name: pa.array(values) for name, values in columns.items()})
-    pq.write_table(table, path, compression="zstd")
+    try:
+        pq.write_table(table, path, compression="zstd")
+    except OSError as error:  # Arrow's I/O errors carry no file name
+        raise naming(error, path) from None
 
 
 def file_fingerprint(path: Path) -> dict[str, Any]:

@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from multispa.cache.files import read_json, read_npy, write_json, write_npy, write_parquet
+from multispa.cache.files import (
+    read_json,
+    read_npy,
+    write_file,
+    write_json,
+    write_npy,
+    write_parquet,
+)
 from multispa.geometry.angles import relative_yaw_pitch_deg
 from multispa.geometry.boxes import gravity_aligned_obb
 from multispa.geometry.overlap import (
@@ -189,11 +196,9 @@ def build_scannet_cache(
             buffer = io.BytesIO()
             Image.fromarray(frame.color_rgb()).save(buffer, format="JPEG", quality=95)
             color_bytes = buffer.getvalue()
-        (out_dir / "images" / f"{frame.info.index:05d}.jpg").write_bytes(color_bytes)
+        write_file(out_dir / "images" / f"{frame.info.index:05d}.jpg", color_bytes)
         if keep_depth:
-            (out_dir / "depth" / f"{frame.info.index:05d}.png").write_bytes(
-                _depth_png(frame.depth_m)
-            )
+            write_file(out_dir / "depth" / f"{frame.info.index:05d}.png", _depth_png(frame.depth_m))
         visible = visible_vertex_indices(
             vertices,
             frame.info.world_from_cam,

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from multispa.cache.files import read_json, read_npy, write_json, write_npy
+from multispa.cache.files import read_json, read_npy, write_file, write_json, write_npy
 from multispa.cache.scannet_cache import CACHE_VERSION
 from multispa.geometry.camera import in_bounds, project_points
 from multispa.geometry.rigid import rigid_groups
@@ -76,7 +76,7 @@ def build_tapvid_cache(
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     for t, jpeg in enumerate(clip.images_jpeg):
         if t not in bad:
-            (out_dir / "images" / f"{t:05d}.jpg").write_bytes(jpeg)
+            write_file(out_dir / "images" / f"{t:05d}.jpg", jpeg)
 
     uv, z = project_points(tracks_cam, clip.intrinsics)
     width, height = clip.image_size

@@ -40,7 +40,7 @@ from typing import Any
 
 from multispa import __version__
 from multispa.errors import ConfigError, DatasetError, FormatError, MissingFileError
-from multispa.fs import check_output_dir, output_folder
+from multispa.fs import check_output_dir, naming, output_folder
 from multispa.jsonl import iter_jsonl_objects, parse_jsonl_object
 from multispa.lock import LOCK_NAME
 from multispa.metrics.rows import benchmark_key
@@ -319,9 +319,11 @@ def write_text_atomic(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a full disk, a kill signal turned exception: leave no temporary
+    except BaseException as error:  # a full disk, an interrupt: leave no temporary
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise naming(error, tmp) from None
         raise
 
 

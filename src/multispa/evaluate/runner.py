@@ -32,6 +32,7 @@ prediction has an error, or that has none, counts as wrong (reason ``"missing"``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -62,7 +63,7 @@ from multispa.evaluate.bench import (
     load_bench_manifest,
     write_text_atomic,
 )
-from multispa.fs import check_output_dir, output_folder
+from multispa.fs import check_output_dir, naming, output_folder
 from multispa.metrics.rows import benchmark_key
 from multispa.metrics.score import score_records
 
@@ -214,14 +215,17 @@ class PredictionLog:
         """Write one prediction (flushed; fsynced per the interval) and return its entry."""
         entry = {"id": prediction.id, "response": prediction.response,
                  "error": prediction.error, "latency_s": round(float(prediction.latency_s), 4)}
-        if self._handle is None:
-            self._handle = self.path.open("a", encoding="utf-8", newline="\n")
-        self._handle.write(self._line(entry))
-        self._handle.flush()
-        self._unsynced = True
-        now = time.monotonic()
-        if now - self._synced_at >= self.fsync_interval_s:
-            self._sync(now)
+        try:
+            if self._handle is None:
+                self._handle = self.path.open("a", encoding="utf-8", newline="\n")
+            self._handle.write(self._line(entry))
+            self._handle.flush()
+            self._unsynced = True
+            now = time.monotonic()
+            if now - self._synced_at >= self.fsync_interval_s:
+                self._sync(now)
+        except OSError as error:  # e.g. a full disk: name the file
+            raise naming(error, self.path) from None
         if prediction.error is None:
             self.entries[prediction.id] = entry
         return entry
@@ -234,10 +238,16 @@ class PredictionLog:
     def close(self) -> None:
         """Fsync what is pending and close the append handle."""
         if self._handle is not None:
-            if self._unsynced:
-                self._sync(time.monotonic())
-            self._handle.close()
-            self._handle = None
+            handle, self._handle = self._handle, None
+            try:
+                if self._unsynced:
+                    os.fsync(handle.fileno())
+                    self._unsynced = False
+                handle.close()
+            except OSError as error:
+                with contextlib.suppress(OSError):
+                    handle.close()
+                raise naming(error, self.path) from None
 
 
 # ------------------------------------------------------------------------------ config

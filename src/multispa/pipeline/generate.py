@@ -39,7 +39,7 @@ from multispa import __version__
 from multispa.cache.files import read_json, write_json
 from multispa.errors import ConfigError
 from multispa.executors.base import make_executor
-from multispa.fs import check_output_dir, failure_text, output_folder
+from multispa.fs import check_output_dir, failure_text, naming, output_folder
 from multispa.tasks import registry
 from multispa.tasks.base import SPLITS, CacheUnit, GenerateSettings, Selection, UnitContext
 from multispa.tasks.records import record_line, source_code
@@ -127,10 +127,13 @@ def load_quotas_file(path: Path) -> dict[str, dict[str, int | None]]:
     A flat map of subtask → count is taken as training quotas. ``null`` (YAML) or a negative
     number means "no cap".
     """
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason})") from None
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, RecursionError) as error:
         raise ConfigError(f"{path}: not valid TOML/YAML ({error})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of subtask -> count")
@@ -220,6 +223,8 @@ def run_generate_unit(unit: GenerateUnit) -> UnitResult:
     except Exception as error:  # reported per unit; the others go on
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            error = naming(error, temporary)
         message = failure_text(error) or f"{type(error).__name__}: {error}"
         return UnitResult(unit.key, "failed", error=message)
     done.parent.mkdir(parents=True, exist_ok=True)
@@ -364,6 +369,7 @@ def generate(
         _check_settings(config)
         scratch = _work(config.out, SCRATCH)
         shutil.rmtree(scratch, ignore_errors=True)  # temporaries of a killed run
+        scratch.mkdir(parents=True)
         summary = _generate(config, by_split, families, start, on_start, on_result)
         shutil.rmtree(scratch, ignore_errors=True)
         return summary

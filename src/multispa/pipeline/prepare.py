@@ -29,9 +29,16 @@ from multispa import __version__
 from multispa.cache.files import read_json, tree_fingerprint, write_json
 from multispa.cache.scannet_cache import CACHE_VERSION, VisibilityConfig, build_scannet_cache
 from multispa.cache.tapvid_cache import RigidGroupConfig, build_tapvid_cache
-from multispa.errors import ConfigError, FormatError
+from multispa.errors import ConfigError, DatasetError, FormatError
 from multispa.executors.base import make_executor
-from multispa.fs import check_output_dir, failure_text, is_utf8_name, output_folder, printable
+from multispa.fs import (
+    check_output_dir,
+    failure_text,
+    is_utf8_name,
+    naming,
+    output_folder,
+    printable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -230,6 +237,8 @@ def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
                                                   "(units are named by their file names)")
         return _run_unit(unit, start)
     except Exception as error:  # reported in one line; the other units go on
+        if isinstance(error, OSError):
+            error = naming(error, _final_dir(unit.config.cache, unit.unit_id))
         message = failure_text(error)
         if message is None:  # a bug: say so, with the traceback in the debug log
             logger.debug("unit %s failed", unit.unit_id, exc_info=True)
@@ -284,6 +293,10 @@ def plan_units(config: PrepareConfig) -> tuple[list[PrepareUnit], dict[str, Any]
 
         dataset = ScanNetDataset(config.scannet, export_root=config.scannet_export)
         scene_ids = dataset.scene_ids()
+        if not scene_ids:
+            raise DatasetError(config.scannet, "no ScanNet scene found (expected "
+                                               "scans/<scene>/<scene>.sens or "
+                                               "<scene>_vh_clean_2.ply)")
         if config.scenes is not None:
             missing = sorted(set(config.scenes) - set(scene_ids))
             if missing:

@@ -300,10 +300,13 @@ def read_split_list(path: Path) -> list[str]:
     return ids
 
 
-def _holds_scene(folder: Path) -> bool:
-    """Whether ``folder`` holds ``<name>.sens`` or ``<name>_vh_clean_2.ply``; True as well for
-    an unreadable folder (loading the scene then reports why)."""
-    for name in (f"{folder.name}.sens", f"{folder.name}_vh_clean_2.ply"):
+def _holds_scene(folder: Path, names: tuple[str, ...] | None = None) -> bool:
+    """Whether ``folder`` holds one of ``names`` (default ``<name>.sens`` and
+    ``<name>_vh_clean_2.ply``); True as well for an unreadable folder (loading the scene then
+    reports why)."""
+    if names is None:
+        names = (f"{folder.name}.sens", f"{folder.name}_vh_clean_2.ply")
+    for name in names:
         try:
             os.lstat(folder / name)
         except (FileNotFoundError, NotADirectoryError):
@@ -419,7 +422,7 @@ class ScanNetDataset:
                 if not root.is_dir():
                     continue
                 for folder in root.iterdir():
-                    if (folder / "pose").is_dir() or (folder / "intrinsic.txt").is_file():
+                    if _holds_scene(folder, ("pose", "intrinsic.txt")):
                         found.add(folder.name)
             self._scene_ids = sorted(found)
         return list(self._scene_ids)
