@@ -33,14 +33,15 @@ prediction has an error, or that has none, counts as wrong (reason ``"missing"``
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
@@ -302,6 +303,24 @@ def _check_run_folder(out: Path, identity: Mapping[str, Any], force: bool) -> di
 # ------------------------------------------------------------------------------- run
 
 
+_Run = TypeVar("_Run", bound=Callable[..., dict[str, Any]])
+
+
+def _locked_run_folder(function: _Run) -> _Run:
+    """Run ``function(bench_dir, spec, out_dir, ...)`` with ``out_dir`` checked, created and
+    locked (:func:`multispa.fs.output_folder`): one session per RUN folder at a time."""
+
+    @functools.wraps(function)
+    def locked(bench_dir: str | Path, spec: ModelSpec | str, out_dir: str | Path,
+               *args: Any, **kwargs: Any) -> dict[str, Any]:
+        check_output_dir(out_dir)
+        with output_folder(out_dir, "multispa eval"):
+            return function(bench_dir, spec, out_dir, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
+
+
+@_locked_run_folder
 def run_eval(
     bench_dir: str | Path,
     spec: ModelSpec | str,
@@ -352,7 +371,6 @@ def run_eval(
     """
     bench = Path(bench_dir)
     out = Path(out_dir)
-    check_output_dir(out)
     if isinstance(spec, str):
         spec = parse_model_spec(spec)
     if spec.kind == "predictions":
@@ -367,20 +385,9 @@ def run_eval(
         prior_from=Path(prior_from) if prior_from is not None else None, bench_records=items,
     )
     identity = _identity(spec, manifest, instruction, options)
-    with output_folder(out, "multispa eval"):
-        return _run(bench, spec, out, manifest, items, selected, eval_items, options, identity,
-                    instruction=instruction, limit=limit, force=force, backend=backend,
-                    progress=progress, bootstrap=bootstrap)
-
-
-def _run(
-    bench: Path, spec: ModelSpec, out: Path, manifest: Mapping[str, Any],
-    items: Sequence[Mapping[str, Any]], selected: Sequence[Mapping[str, Any]],
-    eval_items: Sequence[EvalItem], options: BackendOptions, identity: dict[str, Any], *,
-    instruction: str | None, limit: int | None, force: bool, backend: ModelBackend | None,
-    progress: bool, bootstrap: int,
-) -> dict[str, Any]:
-    """One session into the locked RUN folder: ask what is pending, score, write the files."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
     previous = _check_run_folder(out, identity, force)
 
     log = PredictionLog(out / PREDICTIONS_NAME)
