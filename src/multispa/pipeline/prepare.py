@@ -247,6 +247,7 @@ def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
 
 
 def _run_unit(unit: PrepareUnit, start: float) -> UnitReport:
+    """Skip, build or declare unusable one unit; errors propagate to :func:`run_prepare_unit`."""
     cache = unit.config.cache
     marker = _marker_path(cache, unit.unit_id)
     digest = unit.config.settings_digest()
