@@ -3,7 +3,7 @@
 A JPEG passes when it starts with the start-of-image marker (``ff d8 ff``), ends with the
 end-of-image marker (``ff d9``, zero padding after it allowed) and its header parses as a JPEG
 of the expected size. No pixel data is decoded: the check costs about as much as reading the
-header (see ``benchmarks/image_check.py`` for the figures against a full decode). It catches
+header (``benchmarks/bench_image_check.py`` prints the figures against a full decode). It catches
 zeroed, truncated, foreign and wrongly sized payloads; damage inside the entropy-coded data
 is not caught (libjpeg itself decodes such data, with a warning). PNG and raw colour payloads
 (rare ``.sens`` compressions) are decoded, as the cache builder decodes them anyway.
