@@ -11,7 +11,8 @@
 - :func:`check_output_dir`, :func:`check_output_file`: refuse an output path that is, or lies
   under, a file before anything is read or written.
 - :func:`output_folder`: check, create and lock an output folder (:mod:`multispa.lock`); when
-  the command fails, the folders it created are removed again if they are still empty.
+  the command fails, the folders it created are removed again if they are still empty;
+  :func:`writes_folder` does the same for a whole function, as a decorator.
 - :func:`write_output_file`: write one output file atomically (a temporary name, then a
   rename), creating its folder; a failed write leaves neither the temporary nor the folder.
 - :func:`printable`, :func:`is_utf8_name`: file names that are not valid UTF-8 (Python holds
@@ -21,12 +22,15 @@
 from __future__ import annotations
 
 import errno
+import functools
+import inspect
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any, TypeVar
 
 from multispa.errors import DatasetError, FormatError, MultispaError, OutputError
 
@@ -45,6 +49,7 @@ __all__ = [
     "printable",
     "remove_created",
     "write_output_file",
+    "writes_folder",
 ]
 
 _REASONS = {
@@ -61,6 +66,7 @@ _REASONS = {
     errno.ENAMETOOLONG: "file name too long",
 }
 _NEWLINES = re.compile(r"\s*[\r\n]+\s*")
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
 def printable(text: str) -> str:
@@ -327,3 +333,27 @@ def write_output_file(path: str | Path, data: str | bytes, option: str = "--out"
         remove_created(path.parent, created)
         raise output_error(path, error, option) from None
     return path
+
+
+def writes_folder(command: str, *, argument: str = "out",
+                  option: str = "--out") -> Callable[[_Function], _Function]:
+    """Decorator: each call runs inside :func:`output_folder` of its ``argument`` (the output
+    folder parameter, by name), checked before anything else is done.
+
+    >>> @writes_folder("multispa synth", argument="out", option="OUT")
+    ... def write(out, config): ...
+    """
+
+    def decorate(function: _Function) -> _Function:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            folder = signature.bind(*args, **kwargs).arguments[argument]
+            check_output_dir(folder, option)
+            with output_folder(folder, command, option=option):
+                return function(*args, **kwargs)
+
+        return locked  # type: ignore[return-value]
+
+    return decorate

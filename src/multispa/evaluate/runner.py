@@ -33,15 +33,14 @@ prediction has an error, or that has none, counts as wrong (reason ``"missing"``
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tqdm import tqdm
 
@@ -64,7 +63,7 @@ from multispa.evaluate.bench import (
     load_bench_manifest,
     write_text_atomic,
 )
-from multispa.fs import check_output_dir, naming, output_folder
+from multispa.fs import naming, writes_folder
 from multispa.metrics.rows import benchmark_key
 from multispa.metrics.score import score_records
 
@@ -303,24 +302,7 @@ def _check_run_folder(out: Path, identity: Mapping[str, Any], force: bool) -> di
 # ------------------------------------------------------------------------------- run
 
 
-_Run = TypeVar("_Run", bound=Callable[..., dict[str, Any]])
-
-
-def _locked_run_folder(function: _Run) -> _Run:
-    """Run ``function(bench_dir, spec, out_dir, ...)`` with ``out_dir`` checked, created and
-    locked (:func:`multispa.fs.output_folder`): one session per RUN folder at a time."""
-
-    @functools.wraps(function)
-    def locked(bench_dir: str | Path, spec: ModelSpec | str, out_dir: str | Path,
-               *args: Any, **kwargs: Any) -> dict[str, Any]:
-        check_output_dir(out_dir)
-        with output_folder(out_dir, "multispa eval"):
-            return function(bench_dir, spec, out_dir, *args, **kwargs)
-
-    return locked  # type: ignore[return-value]
-
-
-@_locked_run_folder
+@writes_folder("multispa eval", argument="out_dir")
 def run_eval(
     bench_dir: str | Path,
     spec: ModelSpec | str,

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from multispa.fs import output_folder
+from multispa.fs import writes_folder
 from multispa.synth.config import SynthConfig
 from multispa.synth.scannet_synth import write_scene
 from multispa.synth.scannet_writer import write_bytes_atomic, write_json_atomic
@@ -208,6 +208,7 @@ def _write_lists(root: Path, units: list[Unit]) -> list[Path]:
     return written
 
 
+@writes_folder("multispa synth", argument="out", option="OUT")
 def write_synthetic_dataset(
     out: Path, config: SynthConfig, progress: Callable[[str], None] | None = None
 ) -> SynthSummary:
@@ -226,41 +227,41 @@ def write_synthetic_dataset(
     """
     start = time.perf_counter()
     root = Path(out)
-    with output_folder(root, "multispa synth", option="OUT"):
-        units = plan_units(config)
-        results: dict[str, tuple[list[str], float]] = {}
+    root.mkdir(parents=True, exist_ok=True)
+    units = plan_units(config)
+    results: dict[str, tuple[list[str], float]] = {}
 
-        def finished(key: str, paths: list[str], seconds: float) -> None:
-            results[key] = (paths, seconds)
-            if progress is not None:
-                progress(f"{key}: written in {seconds:.1f} s ({len(results)}/{len(units)})")
+    def finished(key: str, paths: list[str], seconds: float) -> None:
+        results[key] = (paths, seconds)
+        if progress is not None:
+            progress(f"{key}: written in {seconds:.1f} s ({len(results)}/{len(units)})")
 
-        workers = min(config.workers, len(units))
-        if workers <= 1:
-            for unit in units:
-                finished(*run_unit(str(root), unit, config))
-        elif units:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-                futures = [pool.submit(run_unit, str(root), unit, config) for unit in units]
-                for future in as_completed(futures):
-                    finished(*future.result())
+    workers = min(config.workers, len(units))
+    if workers <= 1:
+        for unit in units:
+            finished(*run_unit(str(root), unit, config))
+    elif units:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+            futures = [pool.submit(run_unit, str(root), unit, config) for unit in units]
+            for future in as_completed(futures):
+                finished(*future.result())
 
-        files = [Path(p) for unit in units for p in results[unit.key][0]]
-        files += _write_lists(root, units)
-        config_path = root / "synthetic_truth" / "config.json"
-        write_json_atomic(config_path, config.to_json())
-        files.append(config_path)
-        files = sorted(files)
-        return SynthSummary(
-            out=root,
-            scenes=tuple(u.name for u in units if u.kind == "scannet"),
-            val_scenes=tuple(u.name for u in units if u.kind == "scannet" and u.split == "val"),
-            clips=tuple(f"{u.kind}/{u.name}" for u in units if u.kind != "scannet"),
-            val_clips=tuple(
-                f"{u.kind}/{u.name}" for u in units if u.kind != "scannet" and u.split == "val"
-            ),
-            files=tuple(files),
-            total_bytes=sum(path.stat().st_size for path in files),
-            seconds=time.perf_counter() - start,
-            unit_seconds={unit.key: results[unit.key][1] for unit in units},
-        )
+    files = [Path(p) for unit in units for p in results[unit.key][0]]
+    files += _write_lists(root, units)
+    config_path = root / "synthetic_truth" / "config.json"
+    write_json_atomic(config_path, config.to_json())
+    files.append(config_path)
+    files = sorted(files)
+    return SynthSummary(
+        out=root,
+        scenes=tuple(u.name for u in units if u.kind == "scannet"),
+        val_scenes=tuple(u.name for u in units if u.kind == "scannet" and u.split == "val"),
+        clips=tuple(f"{u.kind}/{u.name}" for u in units if u.kind != "scannet"),
+        val_clips=tuple(
+            f"{u.kind}/{u.name}" for u in units if u.kind != "scannet" and u.split == "val"
+        ),
+        files=tuple(files),
+        total_bytes=sum(path.stat().st_size for path in files),
+        seconds=time.perf_counter() - start,
+        unit_seconds={unit.key: results[unit.key][1] for unit in units},
+    )
