@@ -15,8 +15,9 @@ from multispa.synth.dataset import write_synthetic_dataset
 
 
 @pytest.fixture(scope="session")
-def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated MultiSPA dataset folder (train and val, all subtasks, ≤ 40 per subtask).
+def small_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder behind ``small_dataset``: ``synth/`` (4 ScanNet scenes and 4 TAPVid-3D clips
+    in the real formats, seed 5), ``cache/`` (prepared) and ``dataset/`` (generated).
 
     Read-only for tests: copy it before modifying anything.
     """
@@ -34,7 +35,16 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = root / "dataset"
     generated = generate(GenerateConfig(cache=root / "cache", out=out, max_per_subtask=40, seed=1))
     assert not [r for r in generated.results if r.status == "failed"]
-    return out
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_dataset(small_source: Path) -> Path:
+    """A generated MultiSPA dataset folder (train and val, all subtasks, ≤ 40 per subtask).
+
+    Read-only for tests: copy it before modifying anything.
+    """
+    return small_source / "dataset"
 
 
 @pytest.fixture(scope="session")

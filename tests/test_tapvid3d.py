@@ -256,9 +256,11 @@ def test_error_not_a_zip(tmp_path: Path) -> None:
     truncated = tmp_path / "truncated.npz"
     whole = _write(tmp_path / "whole.npz").read_bytes()
     truncated.write_bytes(whole[: len(whole) // 2])
-    for path in (text, npy, truncated, tmp_path):
+    for path in (text, npy, truncated):
         with pytest.raises(FormatError, match="not a valid npz"):
             load_tapvid3d_clip(path)
+    with pytest.raises(FormatError, match="is a folder, expected a file"):
+        load_tapvid3d_clip(tmp_path)
 
 
 def test_error_corrupt_member(tmp_path: Path) -> None:

@@ -6,6 +6,9 @@ MultispaError                  base of every error multispa raises on purpose
 ├── DatasetError               an input file is missing or malformed (names the file)
 │   ├── MissingFileError       a required file does not exist
 │   └── FormatError            a file exists but its content is not what the format says
+├── OutputError                an output path cannot be written (a file in the way, no
+│   │                          permission, disk full...; names the path)
+│   └── LockError              the output folder is in use by another running command
 ├── CacheError                 a per-scene cache is missing, stale or corrupt
 └── ShapeError                 an array has the wrong shape (also a ValueError)
 ```
@@ -50,6 +53,24 @@ class MissingFileError(DatasetError):
 
 class FormatError(DatasetError):
     """A file exists but does not follow its format (truncated, wrong version, bad keys...)."""
+
+
+class OutputError(MultispaError):
+    """An output file or folder cannot be written.
+
+    Args:
+        path: the output path (or the part of it in the way).
+        problem: what is wrong, in words.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class LockError(OutputError):
+    """Another running process holds the output folder's lock (the problem names it)."""
 
 
 class CacheError(MultispaError):

@@ -4,12 +4,14 @@ Every JSON(L) reader of the project (dataset splits, benchmarks, predictions, ex
 meta files) goes through these functions, so a bad file or line is reported the same way
 everywhere:
 ``FormatError(path, "line N: invalid JSON (...)")``, ``"line N: expected a JSON object, found
-list"``, ``"not UTF-8 text (...)"``; a missing file is a ``MissingFileError``.
+list"``, ``"line N: JSON nested too deeply to read"``, ``"not UTF-8 text (...)"``; a missing file
+is a ``MissingFileError``. :func:`short_repr` keeps values quoted in messages short.
 """
 
 from __future__ import annotations
 
 import json
+import reprlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,22 @@ __all__ = [
     "read_json_file",
     "read_json_object",
     "read_jsonl_objects",
+    "short_repr",
 ]
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 60
+_SHORT.maxlevel = 3
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)`` cut short (long strings and numbers, deep or long containers), for
+    messages that quote a value read from a file."""
+    try:
+        return _SHORT.repr(value)
+    except ValueError:  # an integer too long to print
+        return f"<{type(value).__name__} too long to show>"
 
 
 def parse_jsonl_object(path: Path, number: int, line: str) -> dict[str, Any]:
@@ -37,6 +54,10 @@ def parse_jsonl_object(path: Path, number: int, line: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise FormatError(path, f"line {number}: invalid JSON ({exc.msg} at column "
                                 f"{exc.colno})") from None
+    except RecursionError:
+        raise FormatError(path, f"line {number}: JSON nested too deeply to read") from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise FormatError(path, f"line {number}: invalid JSON ({exc})") from None
     if not isinstance(obj, dict):
         raise FormatError(path, f"line {number}: expected a JSON object, found "
                                 f"{type(obj).__name__}")
@@ -102,6 +123,10 @@ def read_json_file(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise FormatError(path, f"invalid JSON at line {exc.lineno} ({exc.msg})") from None
+    except RecursionError:
+        raise FormatError(path, "JSON nested too deeply to read") from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise FormatError(path, f"invalid JSON ({exc})") from None
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

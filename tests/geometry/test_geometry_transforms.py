@@ -12,6 +12,7 @@ from multispa.geometry.transforms import (
     invert_rigid,
     relative_pose,
     rigid_transform,
+    rigidity_defect,
 )
 
 
@@ -108,3 +109,23 @@ def test_expect_shape_accepts_and_rejects() -> None:
         invert_rigid(np.eye(3))
     with pytest.raises(ValueError, match="bad shape spec"):
         expect_shape(array, "N, 3", "points")
+
+
+def test_rigidity_defect_of_rigid_scaled_reflected_and_broken_matrices() -> None:
+    rng = np.random.default_rng(4)
+    poses = random_poses(rng, 5)
+    assert rigidity_defect(poses).max() < 1e-12
+    assert rigidity_defect(poses.astype(np.float32)).max() < 1e-6  # float32 storage
+    scaled = poses[0].copy()
+    scaled[:3, :3] *= 1.01  # R^T R = 1.0201 I: defect 0.0201 on the diagonal
+    assert rigidity_defect(scaled) == pytest.approx(0.0201, abs=1e-9)
+    sheared = np.eye(4)
+    sheared[3, 0] = 0.5  # bottom row [0.5, 0, 0, 1]
+    assert rigidity_defect(sheared) == pytest.approx(0.5)
+    reflected = np.diag([1.0, 1.0, -1.0, 1.0])  # orthonormal but det -1
+    not_finite = np.eye(4)
+    not_finite[0, 3] = np.nan
+    broken = np.stack([np.zeros((4, 4)), reflected, not_finite])
+    assert np.isinf(rigidity_defect(broken)).all()
+    with pytest.raises(ShapeError):
+        rigidity_defect(np.eye(3))

@@ -2,7 +2,8 @@
 
 Folder ``<cache>/scannet/<scene>/`` (all arrays ``.npy``, memory-mappable; no pickle):
 
-- ``meta.json``: scene id, split, layout, intrinsics, axis alignment, kept/invalid frames, inputs.
+- ``meta.json``: scene id, split, layout, intrinsics, axis alignment, kept/invalid frames, frames
+  dropped for an unusable colour image (``bad_images``), inputs.
 - ``images/<frame:05d>.jpg``: colour frames, the original JPEG bytes (PNG/raw: encoded once).
 - ``depth/<frame:05d>.png``: sensor depth, 16-bit PNG in millimetres (optional).
 - ``frame_index.npy``: ``(F,)`` int32 original ``.sens`` index of each kept frame.
@@ -38,7 +39,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from multispa.cache.files import read_json, read_npy, write_json, write_npy, write_parquet
+from multispa.cache.files import (
+    read_json,
+    read_npy,
+    write_file,
+    write_json,
+    write_npy,
+    write_parquet,
+)
 from multispa.errors import CacheError
 from multispa.geometry.angles import relative_yaw_pitch_deg
 from multispa.geometry.boxes import gravity_aligned_obb
@@ -50,6 +58,7 @@ from multispa.geometry.overlap import (
     visible_counts,
 )
 from multispa.geometry.visibility import visible_and_off_edge
+from multispa.scenes.image_check import image_defect, too_many_bad
 from multispa.scenes.types import Intrinsics, ScanNetScene
 
 #: 2: ``visibility_off_edge.npy`` (rule 8p), label counts without vertex-less objects (8n).
@@ -75,6 +84,8 @@ class SceneCacheSummary:
     vertices: int
     pairs: int
     objects: int
+    bad_images: int = 0
+    unusable: str | None = None
 
 
 def _depth_png(depth_m: np.ndarray) -> bytes:
@@ -145,7 +156,10 @@ def build_scannet_cache(
     """Compute and write the cache of one scene into ``out_dir`` (which must be empty or new).
 
     Frames are streamed one at a time from the scene's frame source; memory holds the mesh, the
-    bit-packed visibility and per-object tables, not the images.
+    bit-packed visibility and per-object tables, not the images. A frame whose colour image
+    fails :func:`~multispa.scenes.image_check.image_defect` is dropped (listed in
+    ``meta.json`` under ``bad_images``); when too many do, nothing is written and the summary's
+    ``unusable`` says why.
 
     Args:
         scene: the loaded scene (aligned world).
@@ -175,22 +189,28 @@ def build_scannet_cache(
     object_counts = np.zeros((num_objects, num_frames), dtype=np.int32)
     extent_lo = np.full((num_objects, num_frames, 3), np.nan, dtype=np.float32)
     extent_hi = np.full((num_objects, num_frames, 3), np.nan, dtype=np.float32)
+    good: list[int] = []  # positions (in scene.frames) of the frames kept
+    bad: dict[int, str] = {}  # original index -> why its colour image is unusable
 
     for position, frame in enumerate(scene.frames_source.iter_frames(frame_ids)):
         if frame.info.index != frame_ids[position]:
             raise RuntimeError(
                 f"frame source returned frame {frame.info.index}, expected {frame_ids[position]}"
             )
+        defect = image_defect(frame.color_bytes, frame.color_format, frame.color_size)
+        if defect is not None:
+            bad[frame.info.index] = defect
+            continue
+        slot = len(good)
+        good.append(position)
         color_bytes = frame.color_bytes
         if frame.color_format != "jpeg":
             buffer = io.BytesIO()
             Image.fromarray(frame.color_rgb()).save(buffer, format="JPEG", quality=95)
             color_bytes = buffer.getvalue()
-        (out_dir / "images" / f"{frame.info.index:05d}.jpg").write_bytes(color_bytes)
+        write_file(out_dir / "images" / f"{frame.info.index:05d}.jpg", color_bytes)
         if keep_depth:
-            (out_dir / "depth" / f"{frame.info.index:05d}.png").write_bytes(
-                _depth_png(frame.depth_m)
-            )
+            write_file(out_dir / "depth" / f"{frame.info.index:05d}.png", _depth_png(frame.depth_m))
         visible, off_edge = visible_and_off_edge(
             vertices,
             frame.info.world_from_cam,
@@ -201,24 +221,37 @@ def build_scannet_cache(
             rel_tol=visibility.rel_tol,
         )
         visible_chunks.append(visible)
-        offsets[position + 1] = offsets[position] + visible.size
+        offsets[slot + 1] = offsets[slot] + visible.size
         off_edge_chunks.append(visible[off_edge])
-        off_edge_offsets[position + 1] = off_edge_offsets[position] + off_edge_chunks[-1].size
+        off_edge_offsets[slot + 1] = off_edge_offsets[slot] + off_edge_chunks[-1].size
         if num_objects:
             rows = row_of_vertex[visible]
             annotated = rows >= 0
             rows = rows[annotated]
             values = axis_values[visible[annotated]]
-            object_counts[:, position] = np.bincount(rows, minlength=num_objects)
-            seen = np.flatnonzero(object_counts[:, position])
+            object_counts[:, slot] = np.bincount(rows, minlength=num_objects)
+            seen = np.flatnonzero(object_counts[:, slot])
             lo = np.full((num_objects, 3), np.inf, dtype=np.float32)
             hi = np.full((num_objects, 3), -np.inf, dtype=np.float32)
             np.minimum.at(lo, rows, values)
             np.maximum.at(hi, rows, values)
-            extent_lo[seen, position] = lo[seen]
-            extent_hi[seen, position] = hi[seen]
+            extent_lo[seen, slot] = lo[seen]
+            extent_hi[seen, slot] = hi[seen]
         if on_frame is not None:
             on_frame()
+
+    unusable = too_many_bad(bad, num_frames)
+    if unusable is not None:
+        return SceneCacheSummary(scene.scene_id, num_frames, len(scene.invalid_frames), 0,
+                                 num_vertices, 0, num_objects, len(bad), unusable)
+    if bad:
+        num_frames = len(good)
+        frame_ids = [frame_ids[position] for position in good]
+        offsets = offsets[: num_frames + 1]
+        off_edge_offsets = off_edge_offsets[: num_frames + 1]
+        object_counts = np.ascontiguousarray(object_counts[:, :num_frames])
+        extent_lo = np.ascontiguousarray(extent_lo[:, :num_frames])
+        extent_hi = np.ascontiguousarray(extent_hi[:, :num_frames])
 
     indices = np.concatenate(visible_chunks) if visible_chunks else np.zeros(0, np.int32)
     packed = pack_visibility_csr(offsets, indices, num_vertices)
@@ -237,7 +270,7 @@ def build_scannet_cache(
     counts = visible_counts(packed)
 
     poses = (
-        np.stack([info.world_from_cam for info in scene.frames])
+        np.stack([scene.frames[position].world_from_cam for position in good])
         if num_frames
         else np.zeros((0, 4, 4))
     ).astype(np.float64)
@@ -283,6 +316,8 @@ def build_scannet_cache(
             "total_frames": scene.total_frames,
             "frames": frame_ids,
             "invalid_frames": list(scene.invalid_frames),
+            "bad_images": [{"frame": index, "problem": problem}
+                           for index, problem in sorted(bad.items())],
             "empty_frames": [frame_ids[i] for i in np.flatnonzero(counts == 0)],
             "color_intrinsics": scene.color_intrinsics.to_json(),
             "depth_intrinsics": scene.depth_intrinsics.to_json(),
@@ -305,6 +340,7 @@ def build_scannet_cache(
         vertices=num_vertices,
         pairs=int(first.size),
         objects=num_objects,
+        bad_images=len(bad),
     )
 
 

@@ -5,12 +5,15 @@ Folder ``<cache>/tapvid3d/<subset>/<clip>/``:
 
 - ``meta.json``: ``cache_version`` (:data:`TAPVID_CACHE_VERSION`), clip id, subset, split,
   intrinsics, image size, rigid-group settings, ``pose_source`` (``extrinsics``,
-  ``static_scene`` or ``fixed``) and ``poses`` (static group size, worst residual or drift,
-  warning; see :class:`multispa.scenes.tapvid_poses.ClipPoses`).
-- ``images/<t:05d>.jpg``: frames, the original JPEG bytes.
+  ``static_scene`` or ``fixed``), ``poses`` (static group size, worst residual or drift,
+  warning; see :class:`multispa.scenes.tapvid_poses.ClipPoses`) and ``bad_images``.
+- ``images/<t:05d>.jpg``: frames, the original JPEG bytes (absent for a frame whose JPEG fails
+  :func:`~multispa.scenes.image_check.jpeg_defect`: listed under ``bad_images`` in
+  ``meta.json``, no track is visible in it).
 - ``tracks_world.npy``: ``(T, N, 3)`` float32 world positions, metres (spec §3.1).
 - ``uv.npy``: ``(T, N, 2)`` float32 pixel projection of each track in its frame.
-- ``visible.npy``: ``(T, N)`` bool: the file's visibility AND in bounds (z > 0, inside image).
+- ``visible.npy``: ``(T, N)`` bool: the file's visibility AND in bounds (z > 0, inside image)
+  AND the frame's image usable.
 - ``cam_from_world.npy``: ``(T, 4, 4)`` float64 world-to-camera per frame, the poses in use
   (for ``static_scene`` the world is frame 0's camera).
 - ``camera_centres.npy``: ``(T, 3)`` float64 camera centres, world frame.
@@ -29,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from multispa.cache.files import read_json, read_npy, write_json, write_npy
+from multispa.cache.files import read_json, read_npy, write_file, write_json, write_npy
 from multispa.errors import CacheError
 from multispa.geometry.camera import in_bounds, project_points
 from multispa.geometry.rigid import rigid_groups
+from multispa.scenes.image_check import jpeg_defect, too_many_bad
 from multispa.scenes.tapvid_poses import (
     DEFAULT_POSE_CHECK,
     ClipPoses,
@@ -64,7 +68,9 @@ class ClipCacheSummary:
     tracks: int
     groups: int
     grouped_tracks: int
-    pose_source: str
+    pose_source: str | None
+    bad_images: int = 0
+    unusable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,15 +130,23 @@ def build_tapvid_cache(
         raise ValueError(f"{clip.path}: unusable clip ({poses.explain()})")
     clip = clip.with_poses(poses.cam_from_world, poses.source)
     out_dir = Path(out_dir)
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    for t, jpeg in enumerate(clip.images_jpeg):
-        (out_dir / "images" / f"{t:05d}.jpg").write_bytes(jpeg)
-
     tracks_cam = np.asarray(clip.tracks_cam, dtype=np.float64)
     num_frames, num_tracks = tracks_cam.shape[:2]
+    bad = {t: defect for t, jpeg in enumerate(clip.images_jpeg)
+           if (defect := jpeg_defect(jpeg, clip.image_size)) is not None}
+    unusable = too_many_bad(bad, num_frames)
+    if unusable is not None:
+        return ClipCacheSummary(clip.clip_id, clip.subset, int(num_frames), int(num_tracks), 0, 0,
+                                poses.source, bad_images=len(bad), unusable=unusable)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    for t, jpeg in enumerate(clip.images_jpeg):
+        if t not in bad:
+            write_file(out_dir / "images" / f"{t:05d}.jpg", jpeg)
+
     uv, z = project_points(tracks_cam, clip.intrinsics)
     width, height = clip.image_size
     visible = np.asarray(clip.visibility, dtype=bool) & in_bounds(uv, z, width, height)
+    visible[sorted(bad)] = False  # a frame without a usable image shows no track
 
     group_list = analysis.groups
     group_of_track = np.full(num_tracks, -1, dtype=np.int32)
@@ -161,6 +175,7 @@ def build_tapvid_cache(
             "pose_source": poses.source,
             "poses": poses.to_json(),
             "num_groups": len(group_list),
+            "bad_images": [{"frame": t, "problem": problem} for t, problem in sorted(bad.items())],
             "rigid_groups": {
                 "motion_eps_m": groups.motion_eps_m,
                 "cut_distance": groups.cut_distance,
@@ -177,6 +192,7 @@ def build_tapvid_cache(
         groups=len(group_list),
         grouped_tracks=int(np.count_nonzero(group_of_track >= 0)),
         pose_source=poses.source,
+        bad_images=len(bad),
     )
 
 

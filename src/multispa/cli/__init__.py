@@ -1,6 +1,10 @@
 """Command-line interface: argument parsing only; every command calls into the library.
 
-Errors raised on purpose (``MultispaError``) are printed on one line and exit with status 1.
+Error policy (every command): project errors (``MultispaError``), OS errors on any input or
+output path (permission denied, not found, is a folder, disk full...), text that is not UTF-8
+and input nested too deeply are printed on one line, ``error: ...`` naming the path, and exit
+with status 1 (:func:`multispa.fs.failure_text`). Text output never fails on file names that
+are not valid UTF-8.
 """
 
 from __future__ import annotations
@@ -12,16 +16,21 @@ import click
 
 from multispa import __version__
 from multispa.errors import MultispaError
+from multispa.fs import failure_text
+
+#: What the CLI reports in one line (everything else is a bug and keeps its traceback).
+REPORTED_ERRORS = (MultispaError, OSError, UnicodeError, RecursionError, MemoryError)
 
 
 class _Group(click.Group):
-    """Click group that turns project errors into one-line messages."""
+    """Click group that turns reported errors into one-line messages (exit status 1)."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except MultispaError as error:
-            click.echo(f"error: {error}", err=True)
+        except REPORTED_ERRORS as error:
+            logging.getLogger("multispa").debug("details of the error below", exc_info=True)
+            click.echo(f"error: {failure_text(error)}", err=True)
             sys.exit(1)
 
 
@@ -31,6 +40,10 @@ class _Group(click.Group):
 def main(verbose: int) -> None:
     """multispa: multi-frame spatial QA data, benchmark and training (MultiSPA)."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if callable(reconfigure):  # names that are not UTF-8 print as escapes, never fail
+            reconfigure(errors="backslashreplace")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 

@@ -25,6 +25,7 @@ from multispa.errors import MultispaError
 from multispa.evaluate.backends.base import parse_model_spec
 from multispa.evaluate.bench import build_bench
 from multispa.evaluate.runner import run_eval
+from multispa.fs import check_output_dir, write_output_file
 from multispa.pipeline.generate import GenerateConfig, generate
 from multispa.pipeline.prepare import PrepareConfig, prepare
 from multispa.report.html import write_html
@@ -108,6 +109,7 @@ def run_demo(config: DemoConfig, echo: Callable[[str], None] = click.echo) -> De
         MultispaError: a stage failed (a scene that cannot be read, a failed unit).
     """
     out = config.out
+    check_output_dir(out)
     stages = _Stages(echo)
     data = out / "data"
     stages.start("synth", f"synthetic ScanNet scenes and TAPVid-3D clips -> {data}")
@@ -160,7 +162,7 @@ def run_demo(config: DemoConfig, echo: Callable[[str], None] = click.echo) -> De
     stages.start("report", f"{report} and {markdown}")
     loaded = load_runs([runs[name] for name in DEMO_BASELINES])
     write_html(loaded, report, title="MultiSPA demo: baselines on the synthetic benchmark")
-    markdown.write_text(markdown_table(loaded), encoding="utf-8")
+    write_output_file(markdown, markdown_table(loaded))
 
     gallery = out / "gallery.html"
     stages.start("gallery", f"sample cards and dataset statistics -> {gallery}")

@@ -28,6 +28,7 @@ def print_prepare_summary(summary: PrepareSummary) -> None:
         f"   failed {sum(r.status == 'failed' for r in scenes):>4}"
         f"   frames kept {sum(r.counts.get('frames', 0) for r in scenes):>7}"
         f"   invalid {summary.total('invalid_frames'):>5}"
+        f"   bad images {sum(r.counts.get('bad_images', 0) for r in scenes):>4}"
         f"   empty {summary.total('empty_frames'):>5}"
         f"   pairs {summary.total('pairs'):>9}   objects {summary.total('objects'):>6}"
     )
@@ -36,6 +37,7 @@ def print_prepare_summary(summary: PrepareSummary) -> None:
         f"   failed {sum(r.status == 'failed' for r in clips):>4}"
         f"   unusable {unusable:>3}"
         f"   frames {sum(r.counts.get('frames', 0) for r in clips):>7}"
+        f"   bad images {sum(r.counts.get('bad_images', 0) for r in clips):>4}"
         f"   tracks {summary.total('tracks'):>7}   rigid groups {summary.total('groups'):>5}"
     )
     if clips:

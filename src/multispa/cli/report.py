@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from multispa.fs import check_output_file, write_output_file
 from multispa.report.html import DEFAULT_ITEMS_PER_KEY, write_html
 from multispa.report.load import load_runs
 from multispa.report.markdown import markdown_table
@@ -29,12 +30,14 @@ from multispa.report.markdown import markdown_table
 def report_command(runs: tuple[Path, ...], out: Path, markdown_out: Path | None,
                    bench_dir: Path | None, items_per_subtask: int, title: str) -> None:
     """Build one HTML page (and optionally a Markdown table) from RUN folders."""
+    check_output_file(out)
+    if markdown_out is not None:
+        check_output_file(markdown_out, "--markdown")
     loaded = load_runs(runs, bench_dir=bench_dir)
     path = write_html(loaded, out, title=title, items_per_key=items_per_subtask or None)
     size_mb = path.stat().st_size / 1e6
     click.echo(f"wrote {path} ({size_mb:.1f} MB, {len(loaded)} run"
                f"{'s' if len(loaded) != 1 else ''})")
     if markdown_out is not None:
-        markdown_out.parent.mkdir(parents=True, exist_ok=True)
-        markdown_out.write_text(markdown_table(loaded), encoding="utf-8")
+        write_output_file(markdown_out, markdown_table(loaded), "--markdown")
         click.echo(f"wrote {markdown_out}")

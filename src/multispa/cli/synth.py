@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from multispa.fs import check_output_dir
 from multispa.synth.config import SynthConfig
 
 
@@ -15,6 +16,7 @@ def run_synth(out: Path, config: SynthConfig, *, quiet: bool = False) -> None:
     """Write the synthetic dataset to ``out`` with a progress bar and print a summary."""
     from multispa.synth.dataset import plan_units, write_synthetic_dataset
 
+    check_output_dir(out, "OUT")
     start = time.perf_counter()
     with tqdm(total=len(plan_units(config)), desc="synth", unit="unit", disable=quiet) as bar:
         summary = write_synthetic_dataset(out, config, progress=lambda _name: bar.update(1))

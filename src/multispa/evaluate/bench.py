@@ -30,6 +30,7 @@ Distractors: building fails when a val record's ``meta.difficulty`` (corresponde
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -42,7 +43,9 @@ from typing import Any
 
 from multispa import __version__
 from multispa.errors import ConfigError, DatasetError, FormatError, MissingFileError
+from multispa.fs import check_output_dir, naming, output_folder
 from multispa.jsonl import iter_jsonl_objects, parse_jsonl_object
+from multispa.lock import LOCK_NAME
 from multispa.metrics.rows import benchmark_key
 from multispa.scenes.splits import room_of
 from multispa.scenes.tapvid3d import sequence_of
@@ -296,13 +299,9 @@ def _place_image(src: Path, dst: Path) -> bool:
 
 
 def _clear_previous(out: Path) -> None:
-    """Make ``out`` ready: absent, empty, or a previous benchmark (whose files are removed)."""
-    if not out.exists():
-        out.mkdir(parents=True)
-        return
-    if not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder")
-    entries = list(out.iterdir())
+    """Make the (locked) ``out`` ready: empty, or a previous benchmark (whose files are
+    removed)."""
+    entries = [entry for entry in out.iterdir() if entry.name != LOCK_NAME]
     if not entries:
         return
     manifest = out / MANIFEST_NAME
@@ -327,11 +326,18 @@ def _item_line(item: Mapping[str, Any]) -> str:
 def write_text_atomic(path: Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` through ``.tmp-<name>``, fsynced, then renamed."""
     tmp = path.with_name(f".tmp-{path.name}")
-    with tmp.open("w", encoding="utf-8", newline="\n") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as error:  # a full disk, an interrupt: leave no temporary
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise naming(error, tmp) from None
+        raise
 
 
 def build_bench(
@@ -351,8 +357,10 @@ def build_bench(
         DatasetError: a benchmark ScanNet room or clip sequence appears in the train split, or
             a val record has distractors other than easy.
         ConfigError: bad ``per_subtask`` or an ``out`` that is neither empty nor a benchmark.
+        OutputError, LockError: ``out`` cannot be written, or another process writes it.
     """
     dataset, out = Path(dataset), Path(out)
+    check_output_dir(out)
     if per_subtask < 1:
         raise ConfigError(f"--per-subtask must be at least 1, got {per_subtask}")
     files = _split_files(dataset, "val")
@@ -409,44 +417,45 @@ def build_bench(
         if not (images_src / rel).is_file():
             raise MissingFileError(images_src / rel, f"image of record {rid} not found")
 
-    _clear_previous(out)
-    linked = copied = 0
-    for rel in sorted(relpaths):
-        if _place_image(images_src / rel, out / IMAGES_NAME / rel):
-            linked += 1
-        else:
-            copied += 1
-    write_text_atomic(out / ITEMS_NAME, "".join(_item_line(item) + "\n" for item in selected))
-    content = bench_content_sha256(out, items=selected)
-    for key in short_keys:
-        warnings.append(f"{key}: {counts[key]} items, fewer than {per_subtask}")
-    if missing_keys:
-        warnings.append(f"{len(missing_keys)} benchmark key(s) have no val item: "
-                        + ", ".join(missing_keys))
-    manifest = {
-        "format": BENCH_FORMAT,
-        "content_sha256": content,
-        "content_sha256_rule": "sha256 over bench.jsonl then images in sorted path order, each "
-                               "fed as <name>\\n<byte length>\\n<bytes>",
-        "counts": counts,
-        "items": len(selected),
-        "images": len(relpaths),
-        "available": available,
-        "missing_keys": list(missing_keys),
-        "short_keys": list(short_keys),
-        "source": str(dataset.resolve()),
-        "seed": seed,
-        "per_subtask": per_subtask,
-        "leakage_check": "skipped: no train split" if train is None else "passed",
-        "multispa_version": __version__,
-    }
-    write_text_atomic(out / MANIFEST_NAME,
-                      json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
-    return BenchBuildSummary(
-        out=out, counts=counts, available=available, per_subtask=per_subtask,
-        missing_keys=missing_keys, short_keys=short_keys, content_sha256=content,
-        images=len(relpaths), linked=linked, copied=copied, warnings=tuple(warnings),
-    )
+    with output_folder(out, "multispa bench build"):
+        _clear_previous(out)
+        linked = copied = 0
+        for rel in sorted(relpaths):
+            if _place_image(images_src / rel, out / IMAGES_NAME / rel):
+                linked += 1
+            else:
+                copied += 1
+        write_text_atomic(out / ITEMS_NAME, "".join(_item_line(item) + "\n" for item in selected))
+        content = bench_content_sha256(out, items=selected)
+        for key in short_keys:
+            warnings.append(f"{key}: {counts[key]} items, fewer than {per_subtask}")
+        if missing_keys:
+            warnings.append(f"{len(missing_keys)} benchmark key(s) have no val item: "
+                            + ", ".join(missing_keys))
+        manifest = {
+            "format": BENCH_FORMAT,
+            "content_sha256": content,
+            "content_sha256_rule": "sha256 over bench.jsonl then images in sorted path order, each "
+                                   "fed as <name>\\n<byte length>\\n<bytes>",
+            "counts": counts,
+            "items": len(selected),
+            "images": len(relpaths),
+            "available": available,
+            "missing_keys": list(missing_keys),
+            "short_keys": list(short_keys),
+            "source": str(dataset.resolve()),
+            "seed": seed,
+            "per_subtask": per_subtask,
+            "leakage_check": "skipped: no train split" if train is None else "passed",
+            "multispa_version": __version__,
+        }
+        write_text_atomic(out / MANIFEST_NAME,
+                          json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+        return BenchBuildSummary(
+            out=out, counts=counts, available=available, per_subtask=per_subtask,
+            missing_keys=missing_keys, short_keys=short_keys, content_sha256=content,
+            images=len(relpaths), linked=linked, copied=copied, warnings=tuple(warnings),
+        )
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -491,13 +500,16 @@ def load_bench_manifest(bench: str | Path) -> dict[str, Any]:
         MissingFileError: no manifest (not a BENCH folder).
         FormatError: not JSON, or another format.
     """
-    path = Path(bench) / MANIFEST_NAME
+    bench = Path(bench)
+    if bench.exists() and not bench.is_dir():
+        raise FormatError(bench, "is a file, expected a BENCH folder (multispa bench build)")
+    path = bench / MANIFEST_NAME
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MissingFileError(path, "not a benchmark folder (run multispa bench build)") \
             from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise FormatError(path, f"not JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != BENCH_FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__

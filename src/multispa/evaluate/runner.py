@@ -10,7 +10,13 @@ RUN folder::
     RUN/results.jsonl      per item: id, benchmark_key, response, error, parsed, reason, correct,
                            mra (from the scorer's per-record output)
     RUN/scores.json        the scorer's report (rows, Average, subtasks, CIs, parse failures)
-                           plus a ``run`` block
+                           plus a ``run`` block: ``asked`` counts the selected items the
+                           backend answered over all the run's sessions (an error included,
+                           each item once), ``errors`` the items whose answer is an error now;
+                           both are the same for a run resumed after a kill as for one run
+                           in one go
+
+RUN is locked while a session runs (:mod:`multispa.lock`): a second ``eval`` into it stops.
 
 Resume: ids already in ``predictions.jsonl`` without an error are not asked again, so a rerun
 after a kill asks only the missing items, and a rerun of a finished run calls the backend zero
@@ -27,6 +33,7 @@ prediction has an error, or that has none, counts as wrong (reason ``"missing"``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -58,6 +65,7 @@ from multispa.evaluate.bench import (
     load_bench_manifest,
     write_text_atomic,
 )
+from multispa.fs import naming, writes_folder
 from multispa.metrics.rows import benchmark_key
 from multispa.metrics.score import score_records
 
@@ -190,7 +198,7 @@ class PredictionLog:
                 continue
             try:
                 obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (ValueError, RecursionError) as exc:
                 raise FormatError(self.path, f"line {number}: invalid JSON ({exc})") from None
             rid = obj.get("id") if isinstance(obj, dict) else None
             response = obj.get("response") if isinstance(obj, dict) else None
@@ -215,14 +223,17 @@ class PredictionLog:
         """Write one prediction (flushed; fsynced per the interval) and return its entry."""
         entry = {"id": prediction.id, "response": prediction.response,
                  "error": prediction.error, "latency_s": round(float(prediction.latency_s), 4)}
-        if self._handle is None:
-            self._handle = self.path.open("a", encoding="utf-8", newline="\n")
-        self._handle.write(self._line(entry))
-        self._handle.flush()
-        self._unsynced = True
-        now = time.monotonic()
-        if now - self._synced_at >= self.fsync_interval_s:
-            self._sync(now)
+        try:
+            if self._handle is None:
+                self._handle = self.path.open("a", encoding="utf-8", newline="\n")
+            self._handle.write(self._line(entry))
+            self._handle.flush()
+            self._unsynced = True
+            now = time.monotonic()
+            if now - self._synced_at >= self.fsync_interval_s:
+                self._sync(now)
+        except OSError as error:  # e.g. a full disk: name the file
+            raise naming(error, self.path) from None
         if prediction.error is None:
             self.entries[prediction.id] = entry
         return entry
@@ -235,10 +246,16 @@ class PredictionLog:
     def close(self) -> None:
         """Fsync what is pending and close the append handle."""
         if self._handle is not None:
-            if self._unsynced:
-                self._sync(time.monotonic())
-            self._handle.close()
-            self._handle = None
+            handle, self._handle = self._handle, None
+            try:
+                if self._unsynced:
+                    os.fsync(handle.fileno())
+                    self._unsynced = False
+                handle.close()
+            except OSError as error:
+                with contextlib.suppress(OSError):
+                    handle.close()
+                raise naming(error, self.path) from None
 
 
 # ------------------------------------------------------------------------------ config
@@ -269,7 +286,7 @@ def _check_run_folder(out: Path, identity: Mapping[str, Any], force: bool) -> di
     if config_path.exists():
         try:
             previous = json.loads(config_path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             if not force:
                 raise FormatError(config_path, f"not JSON ({exc}); use --force to start over") \
                     from None
@@ -296,6 +313,7 @@ def _check_run_folder(out: Path, identity: Mapping[str, Any], force: bool) -> di
 # ------------------------------------------------------------------------------- run
 
 
+@writes_folder("multispa eval", argument="out_dir")
 def run_eval(
     bench_dir: str | Path,
     spec: ModelSpec | str,
@@ -346,6 +364,8 @@ def run_eval(
     Raises:
         ConfigError: ``out_dir`` holds another run (without ``force``), or bad options.
         MissingFileError, FormatError: a bad benchmark or RUN folder.
+        OutputError: ``out_dir`` cannot be written (a file in the way...).
+        LockError: another process is writing ``out_dir``.
     """
     bench = Path(bench_dir)
     out = Path(out_dir)
@@ -396,6 +416,7 @@ def run_eval(
         "multispa_version": __version__,
         "started": previous.get("started") if previous else _now(),
         "last_started": _now(),
+        "last_session_asked": len(pending),
         "finished": None,
     }
     _write_json(out / CONFIG_NAME, config)
@@ -416,7 +437,7 @@ def run_eval(
         "blind": blind,
         "limit": limit,
         "items": len(selected),
-        "asked": len(pending),
+        "asked": sum(item["id"] in log.entries for item in selected) + len(errors),
         "errors": len(errors),
     }
     _write_json(out / SCORES_NAME, scores)

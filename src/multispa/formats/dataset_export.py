@@ -36,6 +36,7 @@ from typing import Any
 from multispa import __version__
 from multispa.errors import ConfigError
 from multispa.formats.dataset_source import DatasetSource
+from multispa.fs import check_output_dir, output_folder
 
 __all__ = [
     "DATASET_FORMATS",
@@ -115,14 +116,13 @@ def check_out_dir(source: DatasetSource, out: str | Path) -> Path:
     """The absolute output folder; refuse the dataset folder itself and existing files.
 
     Raises:
-        ConfigError: ``out`` is the dataset folder (an export would overwrite its meta files)
-            or an existing file.
+        ConfigError: ``out`` is the dataset folder (an export would overwrite its meta files).
+        OutputError: ``out`` is an existing file, or lies under one.
     """
     path = Path(out).resolve()
     if path == source.root:
         raise ConfigError(f"--out {path} is the dataset folder itself: choose another folder")
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"--out {path} is an existing file, expected a folder")
+    check_output_dir(path)
     return path
 
 
@@ -166,13 +166,17 @@ class StagedOutput:
         self.replaces = tuple(replaces)
         self.final: list[Path] = []
         self._staging: Path | None = None
-        self._created = False
+        self._folder = contextlib.ExitStack()
         self._staged: list[str] = []
 
     def __enter__(self) -> StagedOutput:
-        self._created = not self.out.exists()
-        self.out.mkdir(parents=True, exist_ok=True)
-        self._staging = Path(tempfile.mkdtemp(prefix=".multispa-export-", dir=self.out))
+        # checked, created and locked; on failure, removed again if this export created it
+        self._folder.enter_context(output_folder(self.out, "multispa export"))
+        try:
+            self._staging = Path(tempfile.mkdtemp(prefix=".multispa-export-", dir=self.out))
+        except BaseException as error:
+            self._folder.__exit__(type(error), error, error.__traceback__)
+            raise
         return self
 
     def path(self, rel: str) -> Path:
@@ -198,24 +202,27 @@ class StagedOutput:
         staging = self._staging
         if staging is None:
             return
-        if exc_type is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-            if self._created:
-                with contextlib.suppress(OSError):  # something else was written there meanwhile
-                    self.out.rmdir()
-            return
         try:
-            for pattern in self.replaces:
-                for old in self.out.glob(pattern):
-                    if old.is_file():
-                        old.unlink()
-            for rel in self._staged:
-                target = self.out / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staging / rel, target)
-                self.final.append(target)
-        finally:
+            if exc_type is None:
+                self._place(staging)
+        except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
+            self._folder.__exit__(type(error), error, error.__traceback__)
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+        self._folder.__exit__(exc_type, exc, traceback)
+
+    def _place(self, staging: Path) -> None:
+        """Delete the replaced files and move the staged ones into place."""
+        for pattern in self.replaces:
+            for old in self.out.glob(pattern):
+                if old.is_file():
+                    old.unlink()
+        for rel in self._staged:
+            target = self.out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / rel, target)
+            self.final.append(target)
 
 
 def export_dataset(

@@ -39,6 +39,7 @@ from multispa import __version__
 from multispa.errors import FormatError, MissingFileError
 from multispa.evaluate.backends.base import DEFAULT_INSTRUCTION
 from multispa.formats import gt_text, prompt_text
+from multispa.fs import check_output_dir, output_folder
 from multispa.metrics.aggregate import ItemOutcome, row_stats, subtask_stats, unweighted_average
 from multispa.metrics.judge import judge
 from multispa.metrics.parse import parse_answer
@@ -210,28 +211,33 @@ def export_lmms_eval(bench_dir: str | Path, out_dir: str | Path) -> Path:
     Raises:
         MissingFileError, FormatError: the bench folder or one of its images is missing or
             malformed.
+        OutputError, LockError: OUT cannot be written, or another process writes it.
     """
-    bench = load_bench(bench_dir)
     out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    data_path = out / DATA_NAME
-    tmp = data_path.with_suffix(".jsonl.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for item in bench.items:
-            for rel in item["image"]:
-                src = bench.image_path(rel)
-                if not src.is_file():
-                    raise MissingFileError(src, f"image of item {item['id']} not found")
-                _link_or_copy(src, out / "images" / rel)
-            handle.write(json.dumps(_document(item, bench), ensure_ascii=False) + "\n")
-    tmp.replace(data_path)
-    (out / "utils.py").write_text(_UTILS_PY.format(version=__version__), encoding="utf-8")
-    yaml_path = out / f"{TASK_NAME}.yaml"
-    yaml_path.write_text(_task_yaml(data_path, bench.manifest), encoding="utf-8")
-    (out / "README.md").write_text(_README.format(
-        version=__version__, sha=bench.manifest.get("content_sha256", "?"),
-        n=len(bench.items), folder=out, data=data_path,
-    ), encoding="utf-8")
+    check_output_dir(out)
+    bench = load_bench(bench_dir)
+    with output_folder(out, "multispa export"):
+        data_path = out / DATA_NAME
+        tmp = data_path.with_suffix(".jsonl.tmp")
+        try:
+            with tmp.open("w", encoding="utf-8") as handle:
+                for item in bench.items:
+                    for rel in item["image"]:
+                        src = bench.image_path(rel)
+                        if not src.is_file():
+                            raise MissingFileError(src, f"image of item {item['id']} not found")
+                        _link_or_copy(src, out / "images" / rel)
+                    handle.write(json.dumps(_document(item, bench), ensure_ascii=False) + "\n")
+            tmp.replace(data_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        (out / "utils.py").write_text(_UTILS_PY.format(version=__version__), encoding="utf-8")
+        yaml_path = out / f"{TASK_NAME}.yaml"
+        yaml_path.write_text(_task_yaml(data_path, bench.manifest), encoding="utf-8")
+        (out / "README.md").write_text(_README.format(
+            version=__version__, sha=bench.manifest.get("content_sha256", "?"),
+            n=len(bench.items), folder=out, data=data_path,
+        ), encoding="utf-8")
     return yaml_path
 
 

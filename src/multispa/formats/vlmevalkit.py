@@ -93,6 +93,7 @@ from PIL import Image, UnidentifiedImageError
 
 from multispa.errors import FormatError, MissingFileError
 from multispa.formats import gt_text, question_text
+from multispa.fs import check_output_dir, output_folder
 from multispa.jsonl import read_json_file
 from multispa.metrics.rows import ROW_OF_SUBTASK, benchmark_key
 from multispa.metrics.score import load_jsonl
@@ -176,20 +177,25 @@ def export_vlmevalkit(bench_dir: str | Path, out_dir: str | Path) -> Path:
     Raises:
         MissingFileError, FormatError: the bench folder or one of its images is missing or
             malformed.
+        OutputError, LockError: OUT cannot be written, or another process writes it.
     """
-    bench = load_bench(bench_dir)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tsv = out / TSV_NAME
-    tmp = tsv.with_suffix(".tsv.tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t",
-                                lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-        writer.writeheader()
-        for index, item in enumerate(bench.items):
-            writer.writerow(_row(index, item, bench))
-    tmp.replace(tsv)
-    (out / "SCORING.md").write_text(SCORING_TEXT, encoding="utf-8")
+    check_output_dir(out)
+    bench = load_bench(bench_dir)
+    with output_folder(out, "multispa export"):
+        tsv = out / TSV_NAME
+        tmp = tsv.with_suffix(".tsv.tmp")
+        try:
+            with tmp.open("w", encoding="utf-8", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter="\t",
+                                        lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+                writer.writeheader()
+                for index, item in enumerate(bench.items):
+                    writer.writerow(_row(index, item, bench))
+            tmp.replace(tsv)
+        finally:
+            tmp.unlink(missing_ok=True)
+        (out / "SCORING.md").write_text(SCORING_TEXT, encoding="utf-8")
     return tsv
 
 

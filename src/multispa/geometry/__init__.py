@@ -6,7 +6,8 @@ metres and degrees; poses float64, big point arrays float32.
 Modules (import them directly; this package imports none of them):
 
 - ``transforms``: ``invert_rigid``, ``apply_transform``, ``relative_pose`` (cam1_from_cam2),
-  ``rigid_transform``, and ``expect_shape`` (the shape check raising ``ShapeError``).
+  ``rigid_transform``, ``rigidity_defect`` (how far a 4×4 matrix is from a rigid transform),
+  and ``expect_shape`` (the shape check raising ``ShapeError``).
 - ``camera``: ``project_points`` / ``unproject_depth`` / ``unproject_points``, ``in_bounds``
   (z > 0, 0 <= u < W, 0 <= v < H); the pixel ``(col, row)`` sits at ``(u, v) = (col, row)``.
 - ``coords``: ``round_half_away`` (exact, never Python ``round``), ``pixels_to_norm1000``

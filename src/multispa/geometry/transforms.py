@@ -20,6 +20,7 @@ __all__ = [
     "invert_rigid",
     "relative_pose",
     "rigid_transform",
+    "rigidity_defect",
 ]
 
 _DIM = re.compile(r"^(\d+|[A-Za-z_][A-Za-z0-9_]*)$")
@@ -144,3 +145,22 @@ def relative_pose(world_from_cam1: np.ndarray, world_from_cam2: np.ndarray) -> n
     expect_shape(world_from_cam1, "(..., 4, 4)", "world_from_cam1")
     expect_shape(world_from_cam2, "(..., 4, 4)", "world_from_cam2")
     return invert_rigid(world_from_cam1) @ np.asarray(world_from_cam2, dtype=np.float64)
+
+
+def rigidity_defect(matrices: np.ndarray) -> np.ndarray:
+    """How far ``(..., 4, 4)`` matrices are from rigid transforms: ``(...,)`` float64.
+
+    The defect is the largest absolute entry of ``RᵀR − I`` (R the top-left 3×3) and of
+    ``bottom row − [0, 0, 0, 1]``; it is ``inf`` where an entry is not finite or ``det R ≤ 0``
+    (a reflection, or a singular matrix such as all zeros). A rigid transform stored in float32
+    has a defect around 1e-7.
+    """
+    matrices = np.asarray(matrices, dtype=np.float64)
+    expect_shape(matrices, "(..., 4, 4)", "matrices")
+    finite = np.isfinite(matrices).all(axis=(-2, -1))
+    safe = np.where(finite[..., None, None], matrices, 0.0)
+    rotation = safe[..., :3, :3]
+    gram = np.einsum("...ji,...jk->...ik", rotation, rotation) - np.eye(3)
+    bottom = safe[..., 3, :] - np.array([0.0, 0.0, 0.0, 1.0])
+    defect = np.maximum(np.abs(gram).max(axis=(-2, -1)), np.abs(bottom).max(axis=-1))
+    return np.where(finite & (np.linalg.det(rotation) > 0), defect, np.inf)

@@ -57,6 +57,12 @@ Tuples: components are separated by commas. A first reading takes every comma as
 (``[1,234,567]`` is a triple); only when that gives the wrong count are ``1,234``-style groups
 allowed (``[ 1,234 , -40 , 300 ]`` → ``(1234, -40, 300)``). Components may be decimals.
 
+Limits (model output never makes the parser raise, and parsing time stays linear): a number
+token longer than :data:`MAX_NUMBER_CHARS` characters (sign, separators and decimals included)
+is not a number; a backtick span or bracket group longer than :data:`MAX_SPAN_CHARS` holds no
+value; a response longer than :data:`MAX_RESPONSE_CHARS` is parsed from its last
+``MAX_RESPONSE_CHARS`` characters (where the answer is).
+
 An unparsable response gets ``value=None`` and a ``reason``: ``"empty"`` (empty or whitespace,
 or ``None``), ``"no_backtick_match"`` (backtick spans exist but none parses, and the fallback
 found nothing) or ``"no_match"`` (no span and no fallback match). The scorer adds ``"missing"``
@@ -78,6 +84,9 @@ from typing import TypeAlias
 from multispa.tasks.templates import SUBTASKS
 
 __all__ = [
+    "MAX_NUMBER_CHARS",
+    "MAX_RESPONSE_CHARS",
+    "MAX_SPAN_CHARS",
     "Number",
     "ParsedAnswer",
     "Value",
@@ -87,6 +96,13 @@ __all__ = [
 
 Number: TypeAlias = int | Fraction
 Value: TypeAlias = Number | tuple[Number, ...] | str
+
+#: Longest number token read as a number (characters); longer ones are not numbers.
+MAX_NUMBER_CHARS = 40
+#: Longest backtick span or bracket group content that can hold a value (characters).
+MAX_SPAN_CHARS = 200
+#: Longest response parsed whole; a longer one is parsed from its last this many characters.
+MAX_RESPONSE_CHARS = 100_000
 
 REASON_EMPTY = "empty"
 REASON_NO_BACKTICK_MATCH = "no_backtick_match"
@@ -239,6 +255,8 @@ class _Parser:
 
     def span(self, text: str, response: str, end: int) -> Value | None:
         """Parse one span's content; ``response[end:]`` follows its closing backtick."""
+        if len(text) > MAX_SPAN_CHARS:
+            return None
         answer_type = self.answer_type
         if answer_type == "scalar":
             if _INT_SPAN.fullmatch(text) is not None:
@@ -308,6 +326,8 @@ class _Parser:
     # --- values
 
     def _number(self, text: str, unit: str | None) -> Number | None:
+        if len(text) > MAX_NUMBER_CHARS:
+            return None
         value = parse_number(text)
         if unit is None or unit == "mm":
             return value if unit is None or self.kind == _LENGTH else None
@@ -317,16 +337,17 @@ class _Parser:
         return _scaled(value, factor)
 
     def _tuple(self, inner: str, unit: str | None, *, bare: bool) -> tuple[Number, ...] | None:
+        if len(inner) > MAX_SPAN_CHARS:
+            return None
         if self.answer_type == "coord":
-            match = _COORD_INTS.fullmatch(inner)
-            if match is not None:
-                return (int(match.group(1)), int(match.group(2)))
-            match = _COORD_PLAIN.fullmatch(inner)
-            if match is None:
+            match = _COORD_INTS.fullmatch(inner) or _COORD_PLAIN.fullmatch(inner)
+            if match is None or max(map(len, match.groups())) > MAX_NUMBER_CHARS:
                 return None
             return (parse_number(match.group(1)), parse_number(match.group(2)))
         match = _VECTOR_INTS.fullmatch(inner)
         if match is not None:
+            if max(map(len, match.groups())) > MAX_NUMBER_CHARS:
+                return None
             a, b, c = match.groups()
             if unit is None:
                 return (int(a), int(b), int(c))
@@ -387,6 +408,8 @@ def parse_answer(response: str | None, answer_type: str, subtask: str) -> Parsed
         parser = _parser(answer_type, subtask)
     if not response or response.isspace():
         return EMPTY
+    if len(response) > MAX_RESPONSE_CHARS:
+        response = response[-MAX_RESPONSE_CHARS:]
     spans = list(_SPAN.finditer(response)) if "`" in response else None
     if spans:
         span = parser.span

@@ -41,7 +41,7 @@ import numpy as np
 
 from multispa import __version__
 from multispa.errors import FormatError, MissingFileError
-from multispa.jsonl import read_jsonl_objects
+from multispa.jsonl import read_jsonl_objects, short_repr
 from multispa.metrics.aggregate import (
     GroupStats,
     Intervals,
@@ -319,12 +319,13 @@ def load_predictions(path: str | Path) -> dict[str, str | None]:
     for number, obj in enumerate(load_jsonl(path), start=1):
         rid, response = obj.get("id"), obj.get("response", ...)
         if not isinstance(rid, str):
-            raise FormatError(path, f"prediction {number}: 'id' must be a string, found {rid!r}")
+            raise FormatError(path, f"prediction {number}: 'id' must be a string, found "
+                                    f"{short_repr(rid)}")
         if response is ... or not (response is None or isinstance(response, str)):
-            raise FormatError(path, f"prediction {rid}: 'response' must be a string or null, "
-                                    f"found {response!r}")
+            raise FormatError(path, f"prediction {short_repr(rid)}: 'response' must be a string "
+                                    f"or null, found {short_repr(response)}")
         if rid in out:
-            raise FormatError(path, f"prediction {rid}: duplicate id")
+            raise FormatError(path, f"prediction {short_repr(rid)}: duplicate id")
         out[rid] = response
     return out
 

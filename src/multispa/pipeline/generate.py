@@ -12,11 +12,14 @@ Stages (see ``multispa.tasks.base``):
    and the InternVL meta files are written.
 
 A rerun skips finished plans and units; output bytes do not depend on ``--workers`` or the
-executor, and a run killed at any point and restarted gives the same files.
+executor, and a run killed at any point and restarted gives the same files (``_work``
+included): every temporary file is written under ``OUT/_work/tmp/``, which a run clears when
+it starts and removes when it ends. OUT is locked while the command runs (:mod:`multispa.lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -36,12 +39,14 @@ from multispa import __version__
 from multispa.cache.files import read_json, write_json
 from multispa.errors import ConfigError
 from multispa.executors.base import make_executor
+from multispa.fs import check_output_dir, failure_text, naming, output_folder
 from multispa.tasks import registry
 from multispa.tasks.base import SPLITS, CacheUnit, GenerateSettings, Selection, UnitContext
 from multispa.tasks.records import record_line, source_code
 from multispa.tasks.templates import SUBTASKS, templates_digest
 
 WORK = "_work"
+SCRATCH = "tmp"  # OUT/_work/tmp: every temporary file of a run
 
 
 @dataclass(frozen=True)
@@ -122,10 +127,13 @@ def load_quotas_file(path: Path) -> dict[str, dict[str, int | None]]:
     A flat map of subtask → count is taken as training quotas. ``null`` (YAML) or a negative
     number means "no cap".
     """
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason})") from None
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, RecursionError) as error:
         raise ConfigError(f"{path}: not valid TOML/YAML ({error})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of subtask -> count")
@@ -198,21 +206,27 @@ def run_generate_unit(unit: GenerateUnit) -> UnitResult:
         Selection.from_json(json.loads(line))
         for line in plan_file.read_text(encoding="utf-8").splitlines()
     ]
-    context = UnitContext(unit.unit, unit.seed, unit.out, unit.settings)
+    scratch = _work(unit.out, SCRATCH)
+    context = UnitContext(unit.unit, unit.seed, unit.out, unit.settings, scratch=scratch)
     shard = _work(unit.out, "shards", f"{unit.key}.jsonl")
-    shard.parent.mkdir(parents=True, exist_ok=True)
-    temporary = shard.with_name(f".{shard.name}.{os.getpid()}.tmp")
+    temporary = scratch / f"{unit.key.replace('/', '__')}.{os.getpid()}.jsonl"
     count = 0
     try:
+        shard.parent.mkdir(parents=True, exist_ok=True)
+        scratch.mkdir(parents=True, exist_ok=True)
         family = registry.family(unit.family)
         with open(temporary, "wb") as handle:
             for record in family.generate(context, selections):
                 handle.write(record_line(record))
                 count += 1
+        os.replace(temporary, shard)
     except Exception as error:  # reported per unit; the others go on
-        temporary.unlink(missing_ok=True)
-        return UnitResult(unit.key, "failed", error=f"{type(error).__name__}: {error}")
-    os.replace(temporary, shard)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            error = naming(error, temporary)
+        message = failure_text(error) or f"{type(error).__name__}: {error}"
+        return UnitResult(unit.key, "failed", error=message)
     done.parent.mkdir(parents=True, exist_ok=True)
     write_json(done, {"records": count, "skipped": dict(sorted(context.skipped.items()))})
     return UnitResult(unit.key, "built", count, dict(context.skipped))
@@ -288,19 +302,21 @@ def _merge(out: Path, split: str, keys: list[str]) -> dict[str, int]:
                         raise ConfigError(f"duplicate record id {record['id']} in {name}")
                     seen.add(digest)
                     if name not in handles:
-                        target = out / name
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        temporary = target.with_suffix(".jsonl.tmp")
-                        handles[name] = open(temporary, "w", encoding="utf-8")  # noqa: SIM115
+                        (out / name).parent.mkdir(parents=True, exist_ok=True)
+                        handles[name] = open(  # noqa: SIM115
+                            _merge_temporary(out, name), "w", encoding="utf-8")
                     handles[name].write(line)
                     counts[name] += 1
     finally:
         for handle in handles.values():
             handle.close()
     for name in handles:
-        target = out / name
-        os.replace(target.with_suffix(".jsonl.tmp"), target)
+        os.replace(_merge_temporary(out, name), out / name)
     return dict(sorted(counts.items()))
+
+
+def _merge_temporary(out: Path, name: str) -> Path:
+    return _work(out, SCRATCH, "merge__" + name.replace("/", "__"))
 
 
 def _internvl_meta(counts: Mapping[str, int]) -> dict[str, Any]:
@@ -330,7 +346,6 @@ def _check_settings(config: GenerateConfig) -> None:
             )
     if config.force:
         shutil.rmtree(config.out / WORK, ignore_errors=True)
-    config.out.mkdir(parents=True, exist_ok=True)
     write_json(path, {"digest": digest, "settings": settings})
 
 
@@ -339,11 +354,36 @@ def generate(
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[UnitResult], None] | None = None,
 ) -> GenerateSummary:
-    """Run the three stages and write ``manifest.json`` and ``meta_<split>.json``."""
+    """Run the three stages and write ``manifest.json`` and ``meta_<split>.json``.
+
+    Raises:
+        ConfigError: bad settings, no prepared cache, or OUT generated with other settings.
+        OutputError: OUT cannot be written (a file in the way...).
+        LockError: another process is writing OUT.
+    """
     start = time.perf_counter()
+    check_output_dir(config.out)
     by_split = _cache_units(config.cache)
     families = registry.resolve_tasks(list(config.tasks) if config.tasks else None)
-    _check_settings(config)
+    with output_folder(config.out, "multispa generate"):
+        _check_settings(config)
+        scratch = _work(config.out, SCRATCH)
+        shutil.rmtree(scratch, ignore_errors=True)  # temporaries of a killed run
+        scratch.mkdir(parents=True)
+        summary = _generate(config, by_split, families, start, on_start, on_result)
+        shutil.rmtree(scratch, ignore_errors=True)
+        return summary
+
+
+def _generate(
+    config: GenerateConfig,
+    by_split: dict[str, list[CacheUnit]],
+    families: dict[str, list[str]],
+    start: float,
+    on_start: Callable[[int], None] | None,
+    on_result: Callable[[UnitResult], None] | None,
+) -> GenerateSummary:
+    """Plan, generate and merge into the locked OUT (see the module docstring)."""
     work_units: list[GenerateUnit] = []
     plan_skipped: dict[str, Counter[str]] = {split: Counter() for split in config.splits()}
     unit_of = {u.unit_id: u for units in by_split.values() for u in units}

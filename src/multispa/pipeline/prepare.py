@@ -3,7 +3,12 @@
 Each unit (one ScanNet scene or one TAPVid-3D clip) is built in a temporary folder, renamed into
 place atomically, and then marked complete under ``<cache>/_done/``. A rerun skips completed
 units, so a run killed at any point and restarted yields the same files as an uninterrupted run.
-A unit that fails is reported and does not stop the others.
+A unit that fails is reported and does not stop the others; the manifest is written whatever
+the units did. The cache folder is locked while the command runs (:mod:`multispa.lock`).
+
+A scene or clip whose file name is not valid UTF-8 is not built: it is reported failed, under
+an id with the undecodable bytes written ``\\xNN`` (records, paths and JSON files name units by
+their file names, which must be text).
 """
 
 from __future__ import annotations
@@ -29,8 +34,16 @@ from multispa.cache.tapvid_cache import (
     analyse_clip,
     build_tapvid_cache,
 )
-from multispa.errors import ConfigError, MultispaError
+from multispa.errors import ConfigError, DatasetError, FormatError
 from multispa.executors.base import make_executor
+from multispa.fs import (
+    check_output_dir,
+    failure_text,
+    is_utf8_name,
+    naming,
+    output_folder,
+    printable,
+)
 from multispa.scenes.tapvid_poses import POSE_SOURCES, PoseCheckConfig
 from multispa.scenes.types import SceneNotes
 
@@ -116,8 +129,19 @@ class PrepareUnit:
 
     @property
     def unit_id(self) -> str:
-        """Stable readable id, e.g. ``scannet/scene0000_00``."""
-        return f"{self.kind}/{self.name}"
+        """Stable readable id, e.g. ``scannet/scene0000_00`` (undecodable name bytes as
+        ``\\xNN``)."""
+        return f"{self.kind}/{printable(self.name)}"
+
+    def source_path(self) -> Path:
+        """The scene folder or clip file this unit reads."""
+        config = self.config
+        if self.kind == "scannet":
+            assert config.scannet is not None
+            return _scans_root(config.scannet) / self.name
+        assert config.tapvid3d is not None
+        subset, clip_id = self.name.split("/", 1)
+        return config.tapvid3d / subset / f"{clip_id}.npz"
 
     def settings_digest(self) -> str:
         """The digest its completion marker must carry to count as done."""
@@ -203,14 +227,20 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _build_scannet(unit: PrepareUnit, work_dir: Path) -> tuple[dict[str, int], SceneNotes]:
+def _scans_root(root: Path) -> Path:
+    return root / "scans" if (root / "scans").is_dir() else root
+
+
+def _build_scannet(
+    unit: PrepareUnit, work_dir: Path
+) -> tuple[dict[str, int] | str, SceneNotes]:
+    """Build one scene: its counts (or the reason it is unusable) and its load notes."""
     from multispa.scenes.scannet import load_scannet_scene
     from multispa.scenes.scannet_annotations import read_label_map
 
     config = unit.config
-    scans_root = config.scannet
-    assert scans_root is not None
-    scans = scans_root / "scans" if (scans_root / "scans").is_dir() else scans_root
+    assert config.scannet is not None
+    scans = _scans_root(config.scannet)
     label_map = read_label_map(unit.labels_tsv) if unit.labels_tsv is not None else None
     scene = load_scannet_scene(
         scans,
@@ -230,9 +260,12 @@ def _build_scannet(unit: PrepareUnit, work_dir: Path) -> tuple[dict[str, int], S
         keep_depth=config.keep_depth,
         inputs=inputs,
     )
+    if summary.unusable:
+        return summary.unusable, scene.notes
     counts = {
         "frames": summary.kept_frames,
         "invalid_frames": summary.invalid_frames,
+        "bad_images": summary.bad_images,
         "empty_frames": summary.empty_frames,
         "vertices": summary.vertices,
         "pairs": summary.pairs,
@@ -246,9 +279,8 @@ def _build_tapvid(unit: PrepareUnit, work_dir: Path) -> tuple[dict[str, int], st
     from multispa.scenes.tapvid3d import load_tapvid3d_clip
 
     config = unit.config
-    assert config.tapvid3d is not None
-    subset, clip_id = unit.name.split("/", 1)
-    path = config.tapvid3d / subset / f"{clip_id}.npz"
+    subset = unit.name.split("/", 1)[0]
+    path = unit.source_path()
     clip = load_tapvid3d_clip(path, subset)
     analysis = analyse_clip(clip, config.rigid_groups, config.poses)
     poses = analysis.poses
@@ -264,6 +296,8 @@ def _build_tapvid(unit: PrepareUnit, work_dir: Path) -> tuple[dict[str, int], st
         analysis=analysis,
         inputs={"npz": tree_fingerprint(path)},
     )
+    if summary.unusable:
+        return summary.unusable
     counts = {
         "clips": 1,
         "frames": summary.frames,
@@ -271,6 +305,7 @@ def _build_tapvid(unit: PrepareUnit, work_dir: Path) -> tuple[dict[str, int], st
         "groups": summary.groups,
         "grouped_tracks": summary.grouped_tracks,
         f"poses_{summary.pose_source}": 1,
+        "bad_images": summary.bad_images,
     }
     return counts, poses.warning or None
 
@@ -278,6 +313,23 @@ def _build_tapvid(unit: PrepareUnit, work_dir: Path) -> tuple[dict[str, int], st
 def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
     """Build one unit unless its completion marker exists (module-level: runs in any worker)."""
     start = time.perf_counter()
+    try:
+        if not is_utf8_name(unit.name):
+            raise FormatError(unit.source_path(), "file name is not valid UTF-8; rename it "
+                                                  "(units are named by their file names)")
+        return _run_unit(unit, start)
+    except Exception as error:  # reported in one line; the other units go on
+        if isinstance(error, OSError):
+            error = naming(error, _final_dir(unit.config.cache, unit.unit_id))
+        message = failure_text(error)
+        if message is None:  # a bug: say so, with the traceback in the debug log
+            logger.debug("unit %s failed", unit.unit_id, exc_info=True)
+            message = f"internal error {type(error).__name__}: {error} (run with -vv for details)"
+        return UnitReport(unit.unit_id, "failed", error=message, seconds=_since(start))
+
+
+def _run_unit(unit: PrepareUnit, start: float) -> UnitReport:
+    """Skip, build or declare unusable one unit; errors propagate to :func:`run_prepare_unit`."""
     cache = unit.config.cache
     marker = _marker_path(cache, unit.unit_id)
     digest = unit.settings_digest()
@@ -295,30 +347,25 @@ def run_prepare_unit(unit: PrepareUnit) -> UnitReport:
     work = final.with_name(f".tmp-{final.name}-{os.getpid()}")
     for stale in final.parent.glob(f".tmp-{final.name}-*") if final.parent.is_dir() else ():
         shutil.rmtree(stale, ignore_errors=True)
-    work.mkdir(parents=True)
     notes: SceneNotes | None = None
+    warning = None
     try:
-        warning = None
+        work.mkdir(parents=True)
         if unit.kind == "scannet":
             outcome: dict[str, int] | str
             outcome, notes = _build_scannet(unit, work)
         else:
             built = _build_tapvid(unit, work)
             outcome, warning = (built, None) if isinstance(built, str) else built
-    except MultispaError as error:
+        if isinstance(outcome, str):
+            shutil.rmtree(work, ignore_errors=True)
+            return UnitReport(unit.unit_id, "unusable", error=outcome, seconds=_since(start))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(work, final)
+    except BaseException:
         shutil.rmtree(work, ignore_errors=True)
-        return UnitReport(unit.unit_id, "failed", error=str(error), seconds=_since(start))
-    except Exception as error:  # a bug or an unexpected input: report, keep the others going
-        logger.exception("unit %s failed", unit.unit_id)
-        shutil.rmtree(work, ignore_errors=True)
-        message = f"{type(error).__name__}: {error}"
-        return UnitReport(unit.unit_id, "failed", error=message, seconds=_since(start))
-    if isinstance(outcome, str):
-        shutil.rmtree(work, ignore_errors=True)
-        return UnitReport(unit.unit_id, "unusable", error=outcome, seconds=_since(start))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(work, final)
+        raise
     marker.parent.mkdir(parents=True, exist_ok=True)
     note_json = notes.to_json() if notes is not None else {}
     warnings = notes.lines() if notes is not None else []
@@ -362,13 +409,17 @@ def plan_units(config: PrepareConfig) -> tuple[list[PrepareUnit], dict[str, Any]
             config.scannet, export_root=config.scannet_export, splits_dir=config.scannet_splits
         )
         scene_ids = dataset.scene_ids()
+        if not scene_ids:
+            raise DatasetError(config.scannet, "no ScanNet scene found (expected "
+                                               "scans/<scene>/<scene>.sens or "
+                                               "<scene>_vh_clean_2.ply)")
         if config.scenes is not None:
             missing = sorted(set(config.scenes) - set(scene_ids))
             if missing:
                 raise ConfigError(f"--scenes names scenes not found: {', '.join(missing)}")
             scene_ids = [s for s in scene_ids if s in set(config.scenes)]
         for scene_id in scene_ids:
-            split = dataset.split_of(scene_id)
+            split = dataset.split_of(scene_id) if is_utf8_name(scene_id) else None
             units.append(PrepareUnit("scannet", scene_id, split, config, dataset.labels_tsv))
         splits["scannet"] = {
             **dataset.split_info(),
@@ -386,7 +437,7 @@ def plan_units(config: PrepareConfig) -> tuple[list[PrepareUnit], dict[str, Any]
         clips = TapVid3DDataset(config.tapvid3d, subsets=subsets, splits_dir=config.tapvid3d_splits)
         for subset in clips.subsets:
             for clip_id in clips.clip_ids(subset):
-                split = clips.split_of(subset, clip_id)
+                split = clips.split_of(subset, clip_id) if is_utf8_name(clip_id) else None
                 units.append(PrepareUnit("tapvid3d", f"{subset}/{clip_id}", split, config))
         tapvid_warnings = {s: clips.split_warning(s) for s in clips.subsets}
         splits["tapvid3d"] = {
@@ -412,7 +463,6 @@ def _check_settings(config: PrepareConfig) -> None:
             )
     if config.force and (config.cache / DONE_DIR).is_dir():
         shutil.rmtree(config.cache / DONE_DIR)
-    config.cache.mkdir(parents=True, exist_ok=True)
     write_json(
         settings_path,
         {"digest": config.settings_digest(), "settings": config.output_settings()},
@@ -430,13 +480,34 @@ def prepare(
         config: what to prepare.
         on_report: called in the parent process after each finished unit (progress).
         on_start: called once with the number of units, before any runs.
+
+    Raises:
+        ConfigError: bad settings, or a cache prepared with other settings.
+        OutputError: the cache folder cannot be written (a file in the way...).
+        LockError: another process is preparing the same cache.
+        DatasetError: the datasets cannot be listed (a failing unit is reported, not raised).
     """
     if config.scannet is None and config.tapvid3d is None:
         raise ConfigError("nothing to prepare: give a ScanNet and/or a TAPVid-3D root")
     if config.frame_skip < 1:
         raise ConfigError(f"--frame-skip must be at least 1, got {config.frame_skip}")
+    check_output_dir(config.cache, "--cache")
     start = time.perf_counter()
     units, splits, warnings = plan_units(config)
+    with output_folder(config.cache, "multispa prepare", option="--cache"):
+        return _prepare_units(config, units, splits, warnings, start, on_report, on_start)
+
+
+def _prepare_units(
+    config: PrepareConfig,
+    units: list[PrepareUnit],
+    splits: dict[str, Any],
+    warnings: list[str],
+    start: float,
+    on_report: Callable[[UnitReport], None] | None,
+    on_start: Callable[[int], None] | None,
+) -> PrepareSummary:
+    """Run the units into the locked cache and write the manifest and the run log."""
     _check_settings(config)
     if on_start is not None:
         on_start(len(units))

@@ -36,6 +36,7 @@ from PIL import Image, UnidentifiedImageError
 
 from multispa import __version__
 from multispa.formats import gt_text, prompt_text
+from multispa.fs import check_output_file, write_output_file
 from multispa.metrics.rows import (
     REFERENCE_AVERAGES,
     REFERENCE_MODELS,
@@ -949,8 +950,11 @@ resources.</footer>
 
 
 def write_html(runs: Sequence[RunData], out: str | Path, **options: Any) -> Path:
-    """Write :func:`render_html` to ``out`` (UTF-8); return the path."""
+    """Write :func:`render_html` to ``out`` (UTF-8, atomically); return the path.
+
+    Raises:
+        OutputError: ``out`` is a folder, lies under a file, or cannot be written.
+    """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(runs, **options), encoding="utf-8")
-    return out
+    check_output_file(out)
+    return write_output_file(out, render_html(runs, **options))

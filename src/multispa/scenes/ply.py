@@ -17,7 +17,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from multispa.errors import DatasetError, FormatError, MissingFileError
+from multispa.errors import FormatError, MissingFileError
+from multispa.fs import input_error
 
 _SCALAR_TYPES: dict[str, str] = {
     "char": "i1",
@@ -342,7 +343,7 @@ def read_ply_vertices(path: str | Path) -> PlyVertices:
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise DatasetError(path, f"cannot open: {exc.strerror or exc}") from exc
+        raise input_error(path, exc) from None
     with f:
         header = _parse_header(path, f)
         names = [e.name for e in header.elements]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import operator
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,8 @@ from typing import Literal
 import numpy as np
 
 from multispa.errors import ConfigError, FormatError, MissingFileError
+from multispa.fs import present_file
+from multispa.geometry.transforms import rigidity_defect
 from multispa.scenes.ply import read_ply_vertices
 from multispa.scenes.scannet_annotations import (
     SceneMeta,
@@ -41,13 +44,15 @@ from multispa.scenes.scannet_layouts import (
     sensreader_roots,
 )
 from multispa.scenes.splits import DEFAULT_VAL_FRACTION, room_of, scannet_hash_split
-from multispa.scenes.types import FrameInfo, ScanNetScene, SceneNotes, SceneObject
+from multispa.scenes.types import FrameInfo, Intrinsics, ScanNetScene, SceneNotes, SceneObject
 
 logger = logging.getLogger(__name__)
 
 SPLIT_LIST_NAMES = {"train": "scannetv2_train.txt", "val": "scannetv2_val.txt"}
 LABELS_TSV_NAME = "scannetv2-labels.combined.tsv"
 SPLITS = ("train", "val")
+#: Largest :func:`~multispa.geometry.transforms.rigidity_defect` of a usable pose or alignment.
+RIGID_TOLERANCE = 1e-3
 
 
 def scene_files(scene_dir: Path, scene_id: str) -> dict[str, Path]:
@@ -64,6 +69,31 @@ def _is_identity(matrix: np.ndarray | None) -> bool:
     if matrix is None:
         return True
     return bool(np.isfinite(matrix).all() and np.allclose(matrix, np.eye(4), rtol=0, atol=1e-6))
+
+
+def _check_alignment(meta: SceneMeta) -> None:
+    defect = float(rigidity_defect(meta.axis_alignment))
+    if defect > RIGID_TOLERANCE:
+        raise FormatError(
+            meta.path or Path("<scene>.txt"),
+            f"axisAlignment is not a rigid transform (defect {defect:.3g}: expected an "
+            f"orthonormal rotation with det +1 within {RIGID_TOLERANCE:g} and bottom row "
+            f"0 0 0 1; found {meta.axis_alignment.reshape(-1).tolist()})",
+        )
+
+
+def _check_intrinsics(k: Intrinsics, what: str, path: Path) -> None:
+    values = np.array([k.fx, k.fy, k.cx, k.cy], dtype=np.float64)
+    if not np.isfinite(values).all() or k.fx <= 0 or k.fy <= 0:
+        raise FormatError(path, f"{what} intrinsics are fx={k.fx}, fy={k.fy}, cx={k.cx}, "
+                                f"cy={k.cy}; expected finite values with fx, fy > 0")
+
+
+def _check_vertices(xyz: np.ndarray, path: Path) -> None:
+    bad = ~np.isfinite(xyz).all(axis=1)
+    if bad.any():
+        raise FormatError(path, f"{int(bad.sum())} vertex position(s) are not finite (NaN or "
+                                f"inf), first vertex {int(np.flatnonzero(bad)[0])}")
 
 
 def _open_frames(
@@ -92,7 +122,7 @@ def _load_instances(
 ) -> tuple[np.ndarray, tuple[SceneObject, ...], int]:
     """Instance id per vertex, the objects and the number of duplicate groups dropped (8n)."""
     aggregation_path, segs_path = paths["aggregation"], paths["segs"]
-    has_aggregation, has_segs = aggregation_path.is_file(), segs_path.is_file()
+    has_aggregation, has_segs = present_file(aggregation_path), present_file(segs_path)
     if not has_aggregation and not has_segs:
         warnings.append(
             f"no {aggregation_path.name} / {segs_path.name}: every vertex is unannotated"
@@ -133,9 +163,11 @@ def load_scannet_scene(
 ) -> ScanNetScene:
     """Load one ScanNet scene in the aligned world.
 
-    Frames kept: original indices that are multiples of ``frame_skip`` whose raw pose is entirely
-    finite; stride-kept frames with a non-finite entry go to ``invalid_frames``. Poses and mesh
-    vertices are aligned with A from ``<scene>.txt`` (identity when absent). Exact duplicate
+    Frames kept: original indices that are multiples of ``frame_skip`` whose raw pose is a rigid
+    transform (finite, orthonormal rotation with det +1 and bottom row 0 0 0 1 within
+    :data:`RIGID_TOLERANCE`); other stride-kept frames go to ``invalid_frames``. Poses and mesh
+    vertices are aligned with A from ``<scene>.txt`` (identity when absent), which must be rigid
+    too. Intrinsics must be finite with positive focal lengths, vertices finite. Exact duplicate
     ``segGroups`` are dropped before instances are built (rule 8n); ``notes`` records that, the
     objects left without vertex, a thinned export and where K_depth came from.
 
@@ -151,7 +183,9 @@ def load_scannet_scene(
     Raises:
         ConfigError: bad ``frame_skip`` or ``layout``.
         MissingFileError: no frames in any layout searched, or no ``<scene>_vh_clean_2.ply``.
-        FormatError: malformed files (names the file and the problem).
+        FormatError: malformed files (names the file and the problem): a folder where a file
+            is expected, a non-rigid axisAlignment, bad intrinsics, non-finite vertices.
+        DatasetError: a file cannot be read (permission denied...).
     """
     try:
         frame_skip = operator.index(frame_skip)
@@ -167,9 +201,10 @@ def load_scannet_scene(
     warnings: list[str] = []
     files: dict[str, Path] = {}
 
-    if paths["meta_txt"].is_file():
+    if present_file(paths["meta_txt"]):
         meta = read_scene_meta(paths["meta_txt"])
         files["meta_txt"] = paths["meta_txt"]
+        _check_alignment(meta)
         if not meta.has_axis_alignment:
             warnings.append(f"{paths['meta_txt'].name} has no axisAlignment: using identity")
     else:
@@ -186,9 +221,20 @@ def load_scannet_scene(
         if not _is_identity(matrix):
             warnings.append(f"{kind} extrinsics are not the identity: {matrix.tolist()}")
 
+    k_files = frames_found.files
+    _check_intrinsics(
+        frames_found.color_intrinsics, "colour",
+        k_files.get("intrinsic_color") or k_files.get("intrinsic") or k_files.get("sens")
+        or scans_root / scene_id,
+    )
+    _check_intrinsics(
+        frames_found.depth_intrinsics, "depth",
+        k_files.get("intrinsic_depth") or k_files.get("sens") or meta.path
+        or k_files.get("intrinsic") or scans_root / scene_id,
+    )
     alignment = meta.axis_alignment
     raw_poses = frames_found.raw_poses
-    valid = np.isfinite(raw_poses).all(axis=(1, 2))
+    valid = rigidity_defect(raw_poses) <= RIGID_TOLERANCE
     aligned_poses = alignment @ raw_poses[valid]
     infos = tuple(
         FrameInfo(int(index), aligned, raw)
@@ -198,12 +244,13 @@ def load_scannet_scene(
     )
     invalid = tuple(int(i) for i in frames_found.kept_indices[~valid])
     if not infos:
-        warnings.append(f"no frame with a finite pose among the stride-{frame_skip} frames")
+        warnings.append(f"no frame with a valid pose among the stride-{frame_skip} frames")
 
-    if not paths["ply"].is_file():
+    if not present_file(paths["ply"]):
         raise MissingFileError(paths["ply"], f"scene {scene_id}: mesh not found")
     mesh = read_ply_vertices(paths["ply"])
     files["ply"] = paths["ply"]
+    _check_vertices(mesh.xyz, paths["ply"])
     xyz = mesh.xyz.astype(np.float64)
     vertices = (xyz @ alignment[:3, :3].T + alignment[:3, 3]).astype(np.float32)
     if mesh.rgb is None:
@@ -285,6 +332,21 @@ def label_map_dirs(scans_root: Path) -> list[Path]:
     """
     root = Path(scans_root).parent
     return [Path(scans_root), root, root / "meta_data", root / "Tasks" / "Benchmark", root.parent]
+def _holds_scene(folder: Path, names: tuple[str, ...] | None = None) -> bool:
+    """Whether ``folder`` holds one of ``names`` (default ``<name>.sens`` and
+    ``<name>_vh_clean_2.ply``); True as well for an unreadable folder (loading the scene then
+    reports why)."""
+    if names is None:
+        names = (f"{folder.name}.sens", f"{folder.name}_vh_clean_2.ply")
+    for name in names:
+        try:
+            os.lstat(folder / name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            return folder.is_dir()
+        return True
+    return False
 
 
 class ScanNetDataset:
@@ -344,7 +406,7 @@ class ScanNetDataset:
                 (
                     d / LABELS_TSV_NAME
                     for d in dict.fromkeys([*beside, *label_map_dirs(self.scans_root)])
-                    if (d / LABELS_TSV_NAME).is_file()
+                    if present_file(d / LABELS_TSV_NAME)
                 ),
                 None,
             )
@@ -369,7 +431,7 @@ class ScanNetDataset:
         if given is not None:
             train, val = Path(given[0]), Path(given[1])
             for path in (train, val):
-                if not path.is_file():
+                if not present_file(path):
                     raise MissingFileError(path, "split list not found")
             return train, val
         if splits_dir is not None:
@@ -378,15 +440,16 @@ class ScanNetDataset:
                 raise MissingFileError(folder, "ScanNet split-list folder not found")
             train, val = (folder / SPLIT_LIST_NAMES[s] for s in SPLITS)
             for path in (train, val):
-                if not path.is_file():
+                if not present_file(path):
                     raise MissingFileError(path, "split list not found in --scannet-splits")
             return train, val
         for folder in self._search_dirs:
             train, val = (folder / SPLIT_LIST_NAMES[s] for s in SPLITS)
-            if train.is_file() and val.is_file():
+            has_train, has_val = present_file(train), present_file(val)
+            if has_train and has_val:
                 return train, val
-            if train.is_file() or val.is_file():
-                present, absent = (train, val) if train.is_file() else (val, train)
+            if has_train or has_val:
+                present, absent = (train, val) if has_train else (val, train)
                 raise MissingFileError(absent, f"split list missing beside {present}")
         return None
 
@@ -433,25 +496,23 @@ class ScanNetDataset:
         """Sorted scene ids found on disk.
 
         A folder of ``scans_root`` counts when it holds ``<name>.sens`` or
-        ``<name>_vh_clean_2.ply``; folders of ``export_root`` holding a SensReader export
+        ``<name>_vh_clean_2.ply`` (or cannot be read: the scene then fails to load, with the
+        reason, instead of disappearing); folders of ``export_root`` holding a SensReader export
         (``pose/``) or posed images (``intrinsic.txt``), and ``posed_images/<name>`` folders, count
         too.
         """
         if self._scene_ids is None:
             found: set[str] = set()
             for folder in self.scans_root.iterdir():
-                name = folder.name
-                if (folder / f"{name}.sens").is_file() or (
-                    folder / f"{name}_vh_clean_2.ply"
-                ).is_file():
-                    found.add(name)
+                if _holds_scene(folder):
+                    found.add(folder.name)
             roots = sensreader_roots(self.scans_root, self.export_root)
             roots += posed_images_roots(self.scans_root, self.export_root)
             for root in dict.fromkeys(roots):
                 if not root.is_dir():
                     continue
                 for folder in root.iterdir():
-                    if (folder / "pose").is_dir() or (folder / "intrinsic.txt").is_file():
+                    if _holds_scene(folder, ("pose", "intrinsic.txt")):
                         found.add(folder.name)
             self._scene_ids = sorted(found)
         return list(self._scene_ids)

@@ -32,7 +32,8 @@ from types import TracebackType
 
 import numpy as np
 
-from multispa.errors import DatasetError, FormatError, MissingFileError
+from multispa.errors import FormatError, MissingFileError
+from multispa.fs import input_error
 from multispa.scenes.types import Intrinsics
 
 SENS_VERSION = 4
@@ -144,7 +145,7 @@ class SensFile:
         try:
             self._file = open(self._path, "rb", buffering=0)  # noqa: SIM115 - closed in close()
         except OSError as exc:
-            raise DatasetError(self._path, f"cannot open: {exc.strerror or exc}") from exc
+            raise input_error(self._path, exc) from None
         try:
             self._size = os.fstat(self._file.fileno()).st_size
             self._header, frames_offset = self._parse_header()

@@ -1,8 +1,10 @@
 """What the readers see in a dataset folder: one summary row per ScanNet scene or TAPVid-3D clip.
 
 Used by ``multispa inspect`` (and the demo) to check a download before running the pipeline.
-Loading errors are caught per scene or clip and reported in the row, so one bad file does not hide
-the others.
+Loading errors (malformed, unreadable or missing files) are caught per scene or clip and
+reported in the row, so one bad file does not hide the others. Each kept frame's colour image
+goes through the check ``prepare`` applies (:mod:`multispa.scenes.image_check`): the rows count
+the frames that ``prepare`` would drop, and say when a scene or clip would be unusable.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from multispa.errors import MultispaError
+from multispa.errors import DatasetError
+from multispa.fs import failure_text, is_utf8_name
+from multispa.scenes.image_check import image_defect, jpeg_defect, too_many_bad
 from multispa.scenes.scannet import ScanNetDataset
 from multispa.scenes.tapvid3d import DEFAULT_SUBSETS, TapVid3DDataset
+from multispa.scenes.types import ScanNetScene
 
 STRUCTURAL_LABELS = frozenset({"wall", "floor", "ceiling", "window", "object"})
 
@@ -42,6 +47,8 @@ class SceneSummary:
     repeated_labels: tuple[str, ...] = ()
     warnings: int = 0
     notes: tuple[str, ...] = ()
+    bad_images: int = 0
+    unusable: str | None = None
     error: str | None = None
 
 
@@ -65,6 +72,7 @@ class ClipSummary:
     extrinsics: bool = False
     usable: bool = False
     reason: str = ""
+    bad_images: int = 0
     error: str | None = None
     pose_source: str | None = None
     static_tracks: int = 0
@@ -73,21 +81,53 @@ class ClipSummary:
     warning: str = ""
 
 
+_NOT_UTF8 = "file name is not valid UTF-8 (prepare does not build it; rename it)"
+_SCENE_FILES = "scans/<scene>/<scene>.sens or <scene>_vh_clean_2.ply"
+
+
+def _bad_images(scene: ScanNetScene) -> dict[int, str]:
+    """Original index → defect of the kept frames whose colour image is unusable."""
+    bad: dict[int, str] = {}
+    for frame in scene.frames_source.iter_frames():
+        defect = image_defect(frame.color_bytes, frame.color_format, frame.color_size)
+        if defect is not None:
+            bad[frame.info.index] = defect
+    return bad
+
+
 def summarize_scannet(
-    root: Path, *, frame_skip: int = 5, splits_dir: Path | None = None
+    root: Path, *, frame_skip: int = 5, splits_dir: Path | None = None,
+    check_images: bool = True,
 ) -> tuple[ScanNetDataset, list[SceneSummary]]:
     """Read every scene under ``root`` (a ``scans/`` folder or the ScanNet root).
 
-    ``splits_dir`` holds the split lists when they are not beside the scans.
+    Args:
+        root: the ScanNet root or its ``scans/`` folder.
+        frame_skip: stride of the kept frames.
+        splits_dir: the folder of the split lists when they are not beside the scans.
+        check_images: read every kept frame and check its colour image (as ``prepare`` does).
+
+    Raises:
+        DatasetError: no scene under ``root``, or the folder cannot be listed.
     """
     dataset = ScanNetDataset(root, splits_dir=splits_dir)
+    scene_ids = dataset.scene_ids()
+    if not scene_ids:
+        raise DatasetError(root, f"no ScanNet scene found (expected {_SCENE_FILES})")
     rows = []
-    for scene_id in dataset.scene_ids():
-        split = dataset.split_of(scene_id)
+    for scene_id in scene_ids:
+        if not is_utf8_name(scene_id):
+            rows.append(SceneSummary(scene_id, None, error=_NOT_UTF8))
+            continue
         try:
+            split = dataset.split_of(scene_id)
             scene = dataset.load(scene_id, frame_skip=frame_skip)
-        except MultispaError as error:
-            rows.append(SceneSummary(scene_id, split, error=str(error)))
+            bad = _bad_images(scene) if check_images else {}
+        except Exception as error:  # reported in the row when it is a known failure
+            message = failure_text(error)
+            if message is None:
+                raise
+            rows.append(SceneSummary(scene_id, None, error=message))
             continue
         labels = [
             obj.label
@@ -112,6 +152,8 @@ def summarize_scannet(
                 repeated_labels=tuple(str(n) for n in names[counts > 1]),
                 warnings=len(scene.warnings),
                 notes=tuple(scene.notes.lines()),
+                bad_images=len(bad),
+                unusable=too_many_bad(bad, len(scene.frames)),
             )
         )
     return dataset, rows
@@ -126,21 +168,38 @@ def summarize_tapvid3d(
     root: Path, *, splits_dir: Path | None = None
 ) -> tuple[TapVid3DDataset, list[ClipSummary]]:
     """Read every ADT and PStudio clip under ``root`` (split lists in ``splits_dir`` if given)
-    and decide its camera poses (rigid groups with the default segmentation)."""
-    dataset = TapVid3DDataset(root, subsets=present_subsets(root), splits_dir=splits_dir)
+    and decide its camera poses (rigid groups with the default segmentation).
+
+    Raises:
+        DatasetError: no ``adt/`` or ``pstudio/`` folder under ``root``, or one cannot be read.
+    """
+    subsets = present_subsets(root)
+    if not subsets:
+        raise DatasetError(root, f"no TAPVid-3D subset folder found (expected "
+                                 f"{' and/or '.join(f'{s}/' for s in DEFAULT_SUBSETS)})")
+    dataset = TapVid3DDataset(root, subsets=subsets, splits_dir=splits_dir)
     rows = []
     for subset in dataset.subsets:
         for clip_id in dataset.clip_ids(subset):
-            split = dataset.split_of(subset, clip_id)
+            if not is_utf8_name(clip_id):
+                rows.append(ClipSummary(subset, clip_id, None, error=_NOT_UTF8))
+                continue
             try:
+                split = dataset.split_of(subset, clip_id)
                 clip = dataset.load(subset, clip_id)
-            except MultispaError as error:
-                rows.append(ClipSummary(subset, clip_id, split, error=str(error)))
+            except Exception as error:  # reported in the row when it is a known failure
+                message = failure_text(error)
+                if message is None:
+                    raise
+                rows.append(ClipSummary(subset, clip_id, None, error=message))
                 continue
             poses = dataset.poses(clip)
             worst = poses.worst_m if poses.usable else poses.residual_m
             if worst is None and not poses.usable:
                 worst = poses.drift_m
+            bad = {t: defect for t, data in enumerate(clip.images_jpeg)
+                   if (defect := jpeg_defect(data, clip.image_size)) is not None}
+            unusable = too_many_bad(bad, clip.num_frames)
             rows.append(
                 ClipSummary(
                     subset=subset,
@@ -150,13 +209,14 @@ def summarize_tapvid3d(
                     tracks=clip.num_tracks,
                     image_size=clip.image_size,
                     extrinsics=clip.has_extrinsics,
-                    usable=poses.usable,
-                    reason=poses.explain(),
+                    usable=poses.usable and not unusable,
+                    reason=unusable or poses.explain(),
                     pose_source=poses.source,
                     static_tracks=poses.static_tracks,
                     rigid_tracks=poses.rigid_tracks,
                     worst_residual_m=worst,
                     warning=poses.warning,
+                    bad_images=len(bad),
                 )
             )
     return dataset, rows

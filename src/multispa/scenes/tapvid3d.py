@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import re
 import zipfile
 import zlib
@@ -38,6 +39,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from multispa.errors import ConfigError, FormatError, MissingFileError
+from multispa.fs import input_error, present_file
 from multispa.scenes.splits import hash_split
 from multispa.scenes.tapvid_poses import (
     DEFAULT_POSE_CHECK,
@@ -221,9 +223,14 @@ def load_tapvid3d_clip(path: Path, subset: str | None = None) -> TapVidClip:
         FormatError: the file is not a valid npz, or a key is missing, malformed or inconsistent.
     """
     path = Path(path)
-    if not path.exists():
+    if not present_file(path):
         raise MissingFileError(path, "TAPVid-3D clip file not found")
-    if not path.is_file() or not zipfile.is_zipfile(path):
+    try:
+        with open(path, "rb") as handle:
+            is_zip = zipfile.is_zipfile(handle)
+    except OSError as error:
+        raise input_error(path, error) from None
+    if not is_zip:
         raise FormatError(path, "not a valid npz (zip) archive")
     try:
         npz = np.load(path, allow_pickle=False)
@@ -362,7 +369,12 @@ class TapVid3DDataset:
                     f"subset folder not found (subset folders with clips: {present}); "
                     f"pass subsets= to choose",
                 )
-            self._clip_ids[subset] = sorted(p.stem for p in folder.glob("*.npz") if p.is_file())
+            try:
+                names = os.listdir(folder)
+            except OSError as error:
+                raise input_error(folder, error) from None
+            # every *.npz entry: one that is not a readable file fails to load, with the reason
+            self._clip_ids[subset] = sorted(n[: -len(".npz")] for n in names if n.endswith(".npz"))
             self._read_split_lists(subset)
         if self.other_subsets:
             logger.info("TAPVid-3D subsets present but not loaded: %s", self.other_subsets)
@@ -391,7 +403,7 @@ class TapVid3DDataset:
         paths: dict[str, Path] = {}
         for folder in self.split_list_dirs(subset):
             candidates = {split: folder / f"{split}.txt" for split in SPLITS}
-            exists = {split: p.is_file() for split, p in candidates.items()}
+            exists = {split: present_file(p) for split, p in candidates.items()}
             if all(exists.values()):
                 paths = candidates
                 break

@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from multispa.fs import writes_folder
 from multispa.synth.config import SynthConfig
 from multispa.synth.scannet_rescan import write_rescan
 from multispa.synth.scannet_synth import write_scene
@@ -249,18 +250,22 @@ def _write_lists(root: Path, units: list[Unit]) -> list[Path]:
     return written
 
 
+@writes_folder("multispa synth", argument="out", option="OUT")
 def write_synthetic_dataset(
     out: Path, config: SynthConfig, progress: Callable[[str], None] | None = None
 ) -> SynthSummary:
     """Write ``config.scenes`` ScanNet-like scenes and ``config.clips`` TAPVid-3D-like clips.
 
     Args:
-        out: output folder (created if needed).
+        out: output folder (created if needed; locked while writing).
         config: what to generate; the same config (whatever ``workers``) gives the same bytes.
         progress: called with one line per finished unit.
 
     Returns:
         The summary (ids, splits, files, sizes and timings).
+
+    Raises:
+        OutputError, LockError: ``out`` cannot be written, or another process writes it.
     """
     start = time.perf_counter()
     root = Path(out)

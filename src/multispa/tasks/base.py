@@ -134,6 +134,9 @@ class UnitContext:
         out: output dataset folder (``images/`` lives below it).
         settings: family options.
         skipped: reason → count of candidates dropped while generating (added to the stats).
+        scratch: folder for temporary files (a copy in progress), on the file system of
+            ``out``; beside their targets when None. The pipeline gives one folder that it
+            clears before a rerun, so a killed run leaves no temporary file in the output.
     """
 
     unit: CacheUnit
@@ -141,6 +144,7 @@ class UnitContext:
     out: Path
     settings: GenerateSettings
     skipped: dict[str, int] = field(default_factory=dict)
+    scratch: Path | None = None
     _linked: set[int] = field(default_factory=set, init=False, repr=False, compare=False)
     _annotated_folders: dict[str, str] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -183,7 +187,8 @@ class UnitContext:
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             source = self.unit.path / "images" / f"{frame:05d}.jpg"
-            temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            folder = target.parent if self.scratch is None else self.scratch
+            temporary = folder / f".{target.name}.{os.getpid()}.tmp"
             try:
                 os.link(source, temporary)
             except OSError:

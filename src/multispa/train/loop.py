@@ -38,6 +38,7 @@ import numpy as np
 
 from multispa import __version__
 from multispa.errors import ConfigError
+from multispa.fs import check_output_dir
 from multispa.models.families import (
     FAMILIES,
     FamilyAdapter,
@@ -312,8 +313,10 @@ def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
         ConfigError: bad settings, unsupported model, missing optional dependency (torch,
             transformers, peft, deepspeed), an output folder holding another run, no samples.
         MissingFileError, FormatError: missing or malformed meta file, annotation line, image.
+        OutputError: ``config.out`` is a file or lies under one.
     """
     started = time.perf_counter()
+    check_output_dir(config.out)
     _require_hf()
     import torch
     from transformers import Trainer

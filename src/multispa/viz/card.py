@@ -13,6 +13,7 @@ What the card draws on the images (referenced points, answer points and rings) i
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from multispa.errors import ConfigError, FormatError
+from multispa.fs import check_output_file, write_output_file
 from multispa.viz.canvas import ui_font
 from multispa.viz.overlay import (
     ANSWER_RGB,
@@ -328,15 +330,20 @@ def save_card(image: Image.Image, out: Path, *, jpeg_quality: int = 88) -> Path:
     if image_format is None:
         raise ConfigError(f"{out}: unknown image suffix {out.suffix!r}; expected one of "
                           f"{sorted(_FORMATS)}")
-    out.parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {"optimize": True}
     if image_format in ("JPEG", "WEBP"):
         options["quality"] = jpeg_quality
-    image.save(out, format=image_format, **options)
-    return out
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **options)
+    return write_output_file(out, buffer.getvalue())
 
 
 def write_card(source: Path, record_id: str, out: Path, *, jpeg_quality: int = 88) -> Path:
     """Render the card of ``record_id`` from ``source`` and write it to ``out`` (format from
-    the suffix, :func:`save_card`); return ``out``."""
+    the suffix, :func:`save_card`); return ``out``.
+
+    Raises:
+        OutputError: ``out`` is a folder, lies under a file, or cannot be written.
+    """
+    check_output_file(Path(out))
     return save_card(render_card(source, record_id), out, jpeg_quality=jpeg_quality)

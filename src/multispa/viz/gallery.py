@@ -25,6 +25,7 @@ from pathlib import Path
 
 from multispa import __version__
 from multispa.errors import ConfigError, MultispaError
+from multispa.fs import check_output_file, write_output_file
 from multispa.report.html import html_text as _e
 from multispa.report.html import jpeg_data_uri
 from multispa.tasks.base import rng_for
@@ -210,10 +211,9 @@ def write_gallery(dataset: Path, out: Path, *, per_subtask: int = DEFAULT_PER_SU
     file to pick from; keys it lacks fall back to ``train``.
     """
     out = Path(out)
+    check_output_file(out)
     page = render_gallery(dataset, per_subtask=per_subtask, seed=seed, split=split)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    return out
+    return write_output_file(out, page)
 
 
 _CSS = """
