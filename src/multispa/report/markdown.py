@@ -1,9 +1,11 @@
-"""The 12-row table (paper's Table 2 layout) as Markdown, for READMEs and papers.
+"""The 12-row table (paper's Table 2 layout) as Markdown, for READMEs and papers, and the N-view
+table beside it.
 
 One column per run (accuracy %, two decimals, from ``scores.json``), then the paper's published
 columns (Multi-SpatialMLLM, InternVL2-8B, GPT-4o) marked ``†``; 12 rows in §7.3 order and the
 **Average** (for runs: the scorer's unweighted mean of the rows present; an Average over fewer
-than 12 rows is starred).
+than 12 rows is starred). When a run has N-view items, a second table follows with the nine
+N-view subtasks and their own **N-view average** (:func:`nview_markdown_table`).
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from multispa.metrics.rows import REFERENCE_AVERAGES, REFERENCE_MODELS, REFERENCE_ROWS, ROWS
+from multispa.metrics.rows import (
+    NVIEW_NAMES,
+    REFERENCE_AVERAGES,
+    REFERENCE_MODELS,
+    REFERENCE_ROWS,
+    ROWS,
+)
 from multispa.report.load import RunData
 
-__all__ = ["format_pct", "markdown_table", "run_row_values"]
+__all__ = ["format_pct", "markdown_table", "nview_markdown_table", "run_row_values"]
 
 PUBLISHED_MARK = "†"
 
@@ -96,4 +104,48 @@ def markdown_table(runs: Sequence[RunData], *, published: bool = True,
         notes.append("\\* Average over the rows present only (some rows have no items).")
     if with_ci:
         notes.append("Run cells give the 95 % percentile-bootstrap interval in parentheses.")
+    text = "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
+    nview = nview_markdown_table(runs, with_ci=with_ci)
+    return text + ("\n" + nview if nview else "")
+
+
+def nview_markdown_table(runs: Sequence[RunData], *, with_ci: bool = False) -> str:
+    """The N-view table (nine subtasks and the N-view average, accuracy %) for ``runs``, or
+    ``""`` when no run has N-view items. It sits beside the 12-row table, never inside it."""
+    sections = [run.scores.get("nview") or {} for run in runs]
+    if all(section.get("average_pct") is None for section in sections):
+        return ""
+    header = ["N-view subtask", *(_cell(run.label) for run in runs)]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    by_run = [{row.get("key"): row for row in section.get("subtasks") or []
+               if isinstance(row, Mapping)} for section in sections]
+    for key, name in NVIEW_NAMES.items():
+        cells = [name]
+        for rows in by_run:
+            row = rows.get(key) or {}
+            value = row.get("accuracy_pct")
+            text = format_pct(value if isinstance(value, int | float) else None)
+            if with_ci and isinstance(value, int | float):
+                text += _ci_text(row.get("ci_pct"))
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
+    average_cells = ["**N-view average**"]
+    partial = False
+    for section in sections:
+        value = section.get("average_pct")
+        text = format_pct(value if isinstance(value, int | float) else None)
+        if value is not None and section.get("average_complete") is False:
+            text += "*"
+            partial = True
+        if with_ci and value is not None:
+            text += _ci_text(section.get("average_ci_pct"))
+        average_cells.append(f"**{text}**")
+    lines.append("| " + " | ".join(average_cells) + " |")
+    notes = ["N-view subtasks (an extension beyond the paper): accuracy in %; the N-view average "
+             "is the unweighted mean of the nine subtasks and is not part of the Average of the "
+             "12 rows. The object count is right only when exact; the two millimetre subtasks "
+             "use the 20 % rule."]
+    if partial:
+        notes.append("\\* Average over the N-view subtasks present only.")
     return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"

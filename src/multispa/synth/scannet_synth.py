@@ -26,6 +26,7 @@ from multispa.synth.catalogue import (
 )
 from multispa.synth.config import SynthSettings
 from multispa.synth.raycast import BoxSet, render_view
+from multispa.synth.room_tour import room_tour
 from multispa.synth.scannet_mesh import SceneMesh, aggregation_json, build_scene_mesh, segs_json
 from multispa.synth.scannet_writer import (
     SensWriter,
@@ -213,6 +214,11 @@ def build_scene(rng: np.random.Generator, scene_index: int, settings: SynthSetti
         skip_frames=invalid,
     )
     color, depth = scannet_intrinsics(rng, settings.color_size, settings.depth_size)
+    # The room tour (N-view questions) follows the scan; its generator is spawned, so the scan,
+    # the intrinsics and the alignment draw the same numbers with or without it.
+    tour = room_tour(rng.spawn(1)[0], world.objects, world.room_max,
+                     settings.tour_frames_per_scene, float(poses[-1, 2, 3]))
+    poses = np.concatenate([poses, tour])
     return SceneModel(
         world=world,
         index=index,
