@@ -231,7 +231,8 @@ def test_sens_header_matches_truth(dataset: tuple[Path, SynthSummary]) -> None:
     assert header["compression"] == (2, 1)
     assert header["shift"] == 1000.0
     assert header["trailing"] == 0
-    assert header["count"] == truth["num_frames"] == len(frames) == 60
+    # 60 hand-held frames, then the 45-frame room tour
+    assert header["count"] == truth["num_frames"] == len(frames) == 105
     for key, size in (("color", (160, 120)), ("depth", (80, 60))):
         entry = truth[f"{key}_intrinsics"]
         assert header[f"{key}_size"] == size == (entry["width"], entry["height"])
@@ -513,7 +514,7 @@ def test_scene_txt(dataset: tuple[Path, SynthSummary]) -> None:
     angle = np.degrees(np.arctan2(alignment[1, 0], alignment[0, 0]))
     assert abs((angle + 45) % 90 - 45) > 5 and np.linalg.norm(alignment[:3, 3]) > 0.5
     assert float(entries["fx_depth"]) == truth["depth_intrinsics"]["fx"]
-    assert int(entries["colorWidth"]) == 160 and int(entries["numColorFrames"]) == 60
+    assert int(entries["colorWidth"]) == 160 and int(entries["numColorFrames"]) == 105
 
 
 def test_round_trip_through_scannet_reader(dataset: tuple[Path, SynthSummary]) -> None:
@@ -527,7 +528,7 @@ def test_round_trip_through_scannet_reader(dataset: tuple[Path, SynthSummary]) -
     expected_invalid = [i for i in truth["invalid_frames"] if i % 5 == 0]
     assert list(scene.invalid_frames) == expected_invalid
     assert [f.index for f in scene.frames] == [
-        i for i in range(0, 60, 5) if i not in truth["invalid_frames"]
+        i for i in range(0, 105, 5) if i not in truth["invalid_frames"]
     ]
     for info in scene.frames:
         expected = np.array(truth["frames"][info.index]["world_from_cam"])

@@ -6,12 +6,14 @@ is a row of ``ceil(P/64)`` uint64 words, vertex ``p`` is bit ``p % 64`` of word 
 :func:`greedy_cover` grows a view set from a start row: it repeatedly adds the candidate row that
 adds the most vertices not yet covered (ties: the lowest row), never a row closer than
 ``min_gap`` rows to a chosen one, until ``num_views`` rows are chosen or no allowed row adds at
-least ``min_gain`` vertices. Gains are exact popcounts; after each pick only the words where the
-pick added vertices are re-counted, so a step costs ``rows × new words``, never a Python loop
-over vertices.
+least ``min_gain`` vertices. Gains are exact popcounts of whole rows (``row & ~covered``), never
+a Python loop over vertices; coverage gains only shrink as the cover grows, so most rows are
+never re-counted (lazy greedy).
 """
 
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 
@@ -49,6 +51,12 @@ def greedy_cover(
 ) -> np.ndarray:
     """Rows of a greedy coverage set grown from ``start`` (module docstring).
 
+    The greedy choice is evaluated lazily: a row's gain can only shrink as the cover grows, so
+    rows wait in a heap ordered by ``(−last known gain, row)`` and only the row on top is
+    re-counted; it is taken when its fresh gain still beats (or ties with a higher row than)
+    the next row's last known gain. This picks exactly the row a full recount would (the largest
+    gain, ties to the lowest row) while counting a handful of rows per step.
+
     Args:
         packed: ``(K, W)`` uint64 packed visibility of the candidate frames, in frame order.
         start: the first row.
@@ -72,24 +80,26 @@ def greedy_cover(
         raise ValueError(f"greedy_cover: start {start} is not a row of {num_rows}")
     if counts is None:
         counts = np.bitwise_count(words).sum(axis=1, dtype=np.int64)
-    gains = np.asarray(counts, dtype=np.int64).copy()
-    covered = np.zeros(words.shape[1], dtype=np.uint64)
-    allowed = np.ones(num_rows, dtype=bool)
-    rows = np.arange(num_rows)
-    chosen: list[int] = []
-    pick = int(start)
-    while True:
-        chosen.append(pick)
-        allowed &= np.abs(rows - pick) >= min_gap
-        new = words[pick] & ~covered
-        changed = np.flatnonzero(new)
-        covered |= new
-        if changed.size:
-            gains -= np.bitwise_count(words[:, changed] & new[changed]).sum(axis=1, dtype=np.int64)
-        if len(chosen) >= num_views or not allowed.any():
-            break
-        masked = np.where(allowed, gains, -1)
-        pick = int(np.argmax(masked))  # the first maximum: the lowest row
-        if masked[pick] < min_gain or masked[pick] <= 0:
-            break
+    covered = words[start].copy()
+    chosen = [int(start)]
+    threshold = max(int(min_gain), 1)
+
+    def allowed(row: int) -> bool:
+        return all(abs(row - c) >= min_gap for c in chosen)
+
+    heap = [(-int(c), row) for row, c in enumerate(np.asarray(counts).tolist())
+            if allowed(row) and int(c) >= threshold]
+    heapq.heapify(heap)
+    while len(chosen) < num_views and heap:
+        _, row = heapq.heappop(heap)
+        if not allowed(row):
+            continue
+        gain = int(np.bitwise_count(words[row] & ~covered).sum(dtype=np.int64))
+        if gain < threshold:
+            continue  # it can only shrink: never a candidate again
+        if heap and (-heap[0][0], -heap[0][1]) > (gain, -row):
+            heapq.heappush(heap, (-gain, row))  # another row may still do better
+            continue
+        chosen.append(row)
+        covered |= words[row]
     return np.asarray(chosen, dtype=np.int64)

@@ -1,10 +1,11 @@
 """One synthetic ScanNet scene in the raw layout (spec §2.1) plus its ground-truth sidecar.
 
-The world is modelled in the **aligned** frame (+z up, room [0, room_max]); the files hold the
-raw frame ``raw = inverse(A) · aligned`` for mesh vertices and poses, with A written as
-``axisAlignment`` in ``<scene>.txt``. Colour (JPEG) and depth (uint16 mm, zlib) are ray cast
-from the same pose through their own intrinsics; a few frames get all −inf poses (their images
-are still written). See ``write_scene`` for the sidecar's content.
+The world is modelled in the **aligned** frame (+z up, room [0, room_max]); the files hold the raw
+frame ``raw = inverse(A) · aligned`` for mesh vertices and poses, with A written as
+``axisAlignment`` in ``<scene>.txt``. The camera makes a hand-held scan of a few objects, then a
+room tour (:mod:`multispa.synth.room_tour`) that views the whole room. Colour (JPEG) and depth
+(uint16 mm, zlib) are ray cast from the same pose through their own intrinsics; a few frames get
+all −inf poses (their images are still written). See ``write_scene`` for the sidecar's content.
 """
 
 from __future__ import annotations
@@ -214,10 +215,10 @@ def build_scene(rng: np.random.Generator, scene_index: int, settings: SynthSetti
         skip_frames=invalid,
     )
     color, depth = scannet_intrinsics(rng, settings.color_size, settings.depth_size)
-    # The room tour (N-view questions) follows the scan; its generator is spawned, so the scan,
-    # the intrinsics and the alignment draw the same numbers with or without it.
-    tour = room_tour(rng.spawn(1)[0], world.objects, world.room_max,
-                     settings.tour_frames_per_scene, float(poses[-1, 2, 3]))
+    # The room tour (for the N-view questions) continues the scan; it draws no random numbers,
+    # so the scan, the intrinsics and the alignment are the same with or without it.
+    tour = room_tour(world.objects, world.room_max, settings.tour_frames_per_scene,
+                     settings.fps, poses[-1])
     poses = np.concatenate([poses, tour])
     return SceneModel(
         world=world,

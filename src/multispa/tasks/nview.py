@@ -20,13 +20,16 @@ alternates "closest" and "farthest" by fair coin flips while both remain). Then:
   one round.
 
 Selections: ``frames`` = the view set's original frame indices (capture order); ``extra`` =
-``{"label": L}`` (count), ``{"objects": [A, B]}`` (absolute distance, in order of mention),
-``{"objects": [X], "options": [four ids, letter order], "ask": "closest"|"farthest"}`` (relative
-distance), ``{"objects": [A, B, C]}`` (relative direction), ``{"objects": [four ids in
-appearance order], "options": [four id lists, letter order]}`` (appearance order), ``{}`` (path
-length), ``{"objects": [X]}`` (nearest view). Object ids are the scene's ``objectId``.
+``{"label": L}`` (count), ``{"objects": [A, B], "distances_m": [d]}`` (absolute distance, in order
+of mention), ``{"objects": [X], "options": [four ids, letter order], "ask": "closest"|"farthest",
+"distances_m": [four distances]}`` (relative distance; the closest-point distances are computed
+once per scene while planning and carried to the generator), ``{"objects": [A, B, C]}`` (relative
+direction), ``{"objects": [four ids in appearance order], "options": [four id lists, letter
+order]}`` (appearance order), ``{}`` (path length), ``{"objects": [X]}`` (nearest view). Object ids
+are the scene's ``objectId``.
 
-Generation reloads the scene once per unit, recomputes every answer and checks it again
+Generation reloads the scene once per unit, recomputes every answer (the distances excepted,
+which the selection carries) and checks it again
 (``<subtask>:<reason>`` skips), and writes the raw frames, ``meta.views`` (= ``meta.frames``) and
 the subtask's ``meta`` fields. The record id's sample key holds the question's object ids (in the
 ``object_id`` slot, as a list) and, for relative distance, the ask.
@@ -65,6 +68,9 @@ TRAIN_CAPS: Mapping[str, int] = {
     "nview_camera_path_length": 1,
     "nview_nearest_view": 2,
 }
+
+
+_DISTANCE_SUBTASKS = frozenset({"nview_object_abs_distance", "nview_object_rel_distance"})
 
 
 def view_set_rng(seed: int, split: str, unit_id: str) -> np.random.Generator:
@@ -141,6 +147,8 @@ class NViewFamily(PlannedFamily):
             if not view_sets:
                 continue
             scene = NViewScene.load(unit.path, cache)
+            if _DISTANCE_SUBTASKS & set(wanted):
+                scene.precompute_distances()  # once per scene, kept for all its view sets
             for view_set in view_sets:
                 state = scene.state(view_set.frames)
                 for subtask in wanted:

@@ -178,7 +178,8 @@ class CandidateSet:
             return {"label": self.labels[int(values[0])]}
         if subtask == "nview_object_abs_distance":
             pair = values[::-1] if rng.random() < 0.5 else values
-            return {"objects": [int(ids[k]) for k in pair]}
+            distance = self.state.scene.distance(int(pair[0]), int(pair[1]))
+            return {"objects": [int(ids[k]) for k in pair], "distances_m": [distance]}
         if subtask == "nview_object_rel_distance":
             return _rel_distance_extra(self.state, int(values[0]), int(values[1]), ASKS[group],
                                        rng)
@@ -259,7 +260,8 @@ def _abs_candidates(state: ViewSetState, skipped: Counter[str]) -> np.ndarray:
         return np.zeros((0, 2), dtype=np.int64)
     i, j = np.triu_indices(named.size, k=1)
     pairs = np.stack([named[i], named[j]], axis=1)
-    distance = state.scene.distances()[pairs[:, 0], pairs[:, 1]]
+    distance = np.array([state.scene.distance(int(a), int(b)) for a, b in pairs.tolist()],
+                        dtype=np.float64)
     ok = distance >= ABS_MIN_M
     skipped["too_close"] += int(np.count_nonzero(~ok))
     return pairs[ok]
@@ -278,10 +280,9 @@ def _rel_candidates(state: ViewSetState) -> list[np.ndarray]:
     listable = np.flatnonzero(scene.listable & state.seen_any)
     found: list[list[tuple[int, int]]] = [[], []]
     if listable.size >= 5:
-        distances = scene.distances()
         for x in listable.tolist():
             others = listable[listable != x]
-            d = distances[x, others]
+            d = scene.distances([x], others.tolist())[0]
             for group, ask in enumerate(ASKS):
                 passes = _rel_tests(d[:, None], d[None, :], ask)
                 np.fill_diagonal(passes, False)
@@ -296,14 +297,15 @@ def _rel_distance_extra(
     scene = state.scene
     listable = np.flatnonzero(scene.listable & state.seen_any)
     others = listable[(listable != x) & (listable != answer)]
-    d = scene.distances()[x]
-    pool = others[_rel_tests(d[answer], d[others], ask)]
+    best = scene.distance(x, answer)
+    d = scene.distances([x], others.tolist())[0]
+    pool = others[_rel_tests(np.float64(best), d, ask)]
     distractors = pool[np.sort(rng.choice(pool.size, size=3, replace=False))]
     slot = int(rng.integers(4))
     options = [int(k) for k in distractors.tolist()]
     options.insert(slot, answer)
     return {"objects": [int(scene.ids[x])], "options": [int(scene.ids[k]) for k in options],
-            "ask": ask}
+            "ask": ask, "distances_m": scene.distances([x], options)[0].tolist()}
 
 
 def _direction_geometry(
@@ -414,8 +416,21 @@ def _objects(state: ViewSetState, ids: Sequence[Any], count: int) -> list[int] |
     return positions
 
 
+def _carried(extra: Mapping[str, Any], count: int) -> list[float] | None:
+    """The distances a planned distance question carries (``extra["distances_m"]``), if valid."""
+    values = extra.get("distances_m")
+    if (isinstance(values, list) and len(values) == count
+            and all(isinstance(v, float) and math.isfinite(v) and v >= 0 for v in values)):
+        return [float(v) for v in values]
+    return None
+
+
 def answer_for(subtask: str, state: ViewSetState, extra: Mapping[str, Any]) -> Answer | str:
     """The answer of one planned question, or the reason it is not eligible (module docstring).
+
+    Closest-point distances between objects are computed once per scene by the planner and
+    carried in the distance questions' ``extra`` (``distances_m``); they are recomputed here only
+    when absent.
 
     Args:
         subtask: an N-view subtask.
@@ -455,7 +470,8 @@ def answer_for(subtask: str, state: ViewSetState, extra: Mapping[str, Any]) -> A
     ids = [int(scene.ids[k]) for k in found]
     if subtask == "nview_object_abs_distance":
         a, b = found
-        distance = float(scene.distances()[a, b])
+        carried = _carried(extra, 1)
+        distance = carried[0] if carried is not None else scene.distance(a, b)
         if distance < ABS_MIN_M:
             return "too_close"
         return Answer(metres_to_mm(distance), {"object_a": labels[a], "object_b": labels[b]},
@@ -494,7 +510,9 @@ def _rel_answer(state: ViewSetState, x: int, extra: Mapping[str, Any]) -> Answer
         return "repeated_object"
     if not all(bool(scene.listable[k]) for k in [x, *options]):
         return "not_listable"
-    distances = scene.distances()[x, options]
+    carried = _carried(extra, 4)
+    distances = (np.asarray(carried, dtype=np.float64) if carried is not None
+                 else scene.distances([x], options)[0])
     order = np.argsort(distances if ask == "closest" else -distances, kind="stable")
     best, runner = float(distances[order[0]]), float(distances[order[1]])
     if not bool(_rel_tests(np.float64(best), np.float64(runner), ask)):

@@ -16,24 +16,30 @@ integer tests):
   from every view, and glimpsed if neither.
 
 Geometry (aligned world, metres): ``P_o`` the object's mesh vertices, ``c_o`` its oriented-box
-centre. Closest-point distances between nameable objects are computed once per scene, when first
-needed (:meth:`NViewScene.distances`), with k-d trees (:mod:`multispa.geometry.proximity`), and
-kept for the life of the object (one scene of a plan, or one generate unit).
+centre. Closest-point distances between objects are computed once per pair and scene, when first
+needed (:meth:`NViewScene.distance`, with a k-d tree, :mod:`multispa.geometry.proximity`), and
+kept in memory for the life of the scene object (one scene of a plan, or one generate unit).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from scipy.spatial import cKDTree
 
+from multispa.cache.files import read_json, read_npy
 from multispa.cache.scannet_cache import ScanNetCache, load_scannet_cache
 from multispa.errors import CacheError
-from multispa.geometry.proximity import closest_point_distances, distances_to_set
+from multispa.geometry.proximity import (
+    PointIndex,
+    distances_to_set,
+    index_points,
+    indexed_distance,
+)
 from multispa.tasks.object_size import (
     excluded_problem,
     label_key,
@@ -74,46 +80,52 @@ def object_states(counts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np
     return (c >= SEEN_MIN_VERTICES) & (_SEEN_PER * c >= n), _ABSENT_PER * c < n
 
 
-@dataclass
 class NViewScene:
-    """The objects of one prepared ScanNet scene (module docstring).
+    """The objects and cameras of one prepared ScanNet scene (module docstring).
+
+    Only the poses, frame index and image size are read up front; the object table and its
+    per-frame visible counts when first needed, the mesh vertices when a distance is first asked,
+    and each distance once.
 
     Attributes:
         path: the scene's cache folder.
         frame_index: ``(F,)`` int64 original index of each kept frame.
         world_from_cam: ``(F, 4, 4)`` float64 aligned camera poses.
         width, height: colour image size, pixels.
-        ids: ``(n,)`` int64 ``objectId`` of each object (rule 8g exclusions removed).
-        labels: the shown label of each object.
-        nameable: ``(n,)`` bool.
-        listable: ``(n,)`` bool, nameable with a label that can stand in a list of options
-            (no ``,`` or ``;``).
-        sizes: ``(n,)`` int64 vertex count of each object.
-        centres: ``(n, 3)`` float64 oriented-box centres, metres.
-        counts: ``(n, F)`` int32 visible vertices of each object per kept frame.
     """
 
-    path: Path
-    frame_index: np.ndarray
-    world_from_cam: np.ndarray
-    width: int
-    height: int
-    ids: np.ndarray
-    labels: list[str]
-    nameable: np.ndarray
-    listable: np.ndarray
-    sizes: np.ndarray
-    centres: np.ndarray
-    counts: np.ndarray
-    _cache: ScanNetCache | None = field(default=None, repr=False)
-    _trees: dict[int, cKDTree] = field(default_factory=dict, repr=False)
-    _distances: np.ndarray | None = field(default=None, repr=False)
+    def __init__(self, path: Path, cache: ScanNetCache | None = None) -> None:
+        self.path = Path(path)
+        self._cache = cache
+        if cache is not None:
+            frames, poses, meta = cache.frame_index, cache.world_from_cam, cache.meta
+        else:
+            frames = read_npy(self.path / "frame_index.npy", mmap=False)
+            poses = read_npy(self.path / "world_from_cam.npy", mmap=False)
+            meta = read_json(self.path / "meta.json")
+        self.frame_index = np.asarray(frames, dtype=np.int64)
+        self.world_from_cam = np.asarray(poses, dtype=np.float64)
+        self.width = int(meta["color_intrinsics"]["width"])
+        self.height = int(meta["color_intrinsics"]["height"])
+        self._distances: dict[tuple[int, int], float] = {}
 
     @classmethod
     def load(cls, path: Path, cache: ScanNetCache | None = None) -> NViewScene:
-        """Read the scene's cache (arrays memory-mapped; vertices read when first needed)."""
-        cache = cache if cache is not None else load_scannet_cache(Path(path))
-        rows = cache.objects
+        """The scene of cache folder ``path`` (``cache``: its already opened arrays)."""
+        return cls(path, cache)
+
+    @property
+    def cache(self) -> ScanNetCache:
+        """The scene's cache arrays (memory-mapped, opened on first use)."""
+        if self._cache is None:
+            self._cache = load_scannet_cache(self.path)
+        return self._cache
+
+    # ---------------------------------------------------------------------------- objects
+
+    @cached_property
+    def _table(self) -> dict[str, Any]:
+        rows = self.cache.objects
         same = scene_label_counts(rows)
         kept = [r for r, obj in enumerate(rows) if excluded_problem(obj) is None]
         labels = [label_key(rows[r]) for r in kept]
@@ -123,30 +135,56 @@ class NViewScene:
         listable = nameable & np.array(
             [not any(sep in label for sep in _OPTION_SEPARATORS) for label in labels], dtype=bool
         )
-        counts = np.asarray(cache.object_visible_counts)
-        frames = np.asarray(cache.frame_index, dtype=np.int64)
-        if counts.shape != (len(rows), frames.size):
-            raise CacheError(f"{cache.path}: object_visible_counts.npy has shape {counts.shape}, "
-                             f"expected ({len(rows)}, {frames.size})")
-        intrinsics = cache.meta["color_intrinsics"]
-        return cls(
-            path=Path(cache.path),
-            frame_index=frames,
-            world_from_cam=np.asarray(cache.world_from_cam, dtype=np.float64),
-            width=int(intrinsics["width"]),
-            height=int(intrinsics["height"]),
-            ids=np.array([int(rows[r]["object_id"]) for r in kept], dtype=np.int64),
-            labels=labels,
-            nameable=nameable,
-            listable=listable,
-            sizes=np.array([int(rows[r]["num_vertices"]) for r in kept], dtype=np.int64),
-            centres=np.array([rows[r]["box"]["centre"] for r in kept],
-                             dtype=np.float64).reshape(-1, 3),
-            counts=np.asarray(counts[kept] if kept else counts[:0], dtype=np.int32),
-            _cache=cache,
-        )
+        counts = np.asarray(self.cache.object_visible_counts)
+        if counts.shape != (len(rows), self.frame_index.size):
+            raise CacheError(f"{self.path}: object_visible_counts.npy has shape {counts.shape}, "
+                             f"expected ({len(rows)}, {self.frame_index.size})")
+        return {
+            "ids": np.array([int(rows[r]["object_id"]) for r in kept], dtype=np.int64),
+            "labels": labels,
+            "nameable": nameable,
+            "listable": listable,
+            "sizes": np.array([int(rows[r]["num_vertices"]) for r in kept], dtype=np.int64),
+            "centres": np.array([rows[r]["box"]["centre"] for r in kept],
+                                dtype=np.float64).reshape(-1, 3),
+            "counts": np.asarray(counts[kept] if kept else counts[:0], dtype=np.int32),
+        }
 
-    # ---------------------------------------------------------------------------- look-ups
+    @property
+    def ids(self) -> np.ndarray:
+        """``(n,)`` int64 ``objectId`` of each object (rule 8g exclusions removed)."""
+        return self._table["ids"]
+
+    @property
+    def labels(self) -> list[str]:
+        """The shown label of each object."""
+        return self._table["labels"]
+
+    @property
+    def nameable(self) -> np.ndarray:
+        """``(n,)`` bool: the label is unique in the scene."""
+        return self._table["nameable"]
+
+    @property
+    def listable(self) -> np.ndarray:
+        """``(n,)`` bool: nameable with a label that can stand in a list of options (no ``,``
+        or ``;``)."""
+        return self._table["listable"]
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """``(n,)`` int64 vertex count of each object."""
+        return self._table["sizes"]
+
+    @property
+    def centres(self) -> np.ndarray:
+        """``(n, 3)`` float64 oriented-box centres, metres."""
+        return self._table["centres"]
+
+    @property
+    def counts(self) -> np.ndarray:
+        """``(n, F)`` int32 visible vertices of each object per kept frame."""
+        return self._table["counts"]
 
     @cached_property
     def index_of_id(self) -> dict[int, int]:
@@ -161,71 +199,96 @@ class NViewScene:
             groups.setdefault(label, []).append(k)
         return groups
 
+    @cached_property
+    def _positions(self) -> dict[int, int]:
+        return {int(f): p for p, f in enumerate(self.frame_index.tolist())}
+
     def positions_of(self, frames: Sequence[int]) -> np.ndarray:
         """Kept-frame positions ``(N,)`` of original frame indices.
 
         Raises:
             CacheError: a frame is not a kept frame of this scene.
         """
-        lookup = {int(f): p for p, f in enumerate(self.frame_index.tolist())}
+        lookup = self._positions
         missing = [int(f) for f in frames if int(f) not in lookup]
         if missing:
             raise CacheError(f"{self.path}: frame {missing[0]} is not a kept frame")
         return np.array([lookup[int(f)] for f in frames], dtype=np.int64)
 
     def state(self, frames: Sequence[int]) -> ViewSetState:
-        """The objects' states in the view set of original ``frames`` (capture order)."""
-        positions = self.positions_of(frames)
-        seen, absent = object_states(self.counts[:, positions], self.sizes)
-        return ViewSetState(self, tuple(int(f) for f in frames), positions, seen, absent)
+        """The view set of original ``frames`` (capture order); object states on first use."""
+        return ViewSetState(self, tuple(int(f) for f in frames), self.positions_of(frames))
 
     # ---------------------------------------------------------------------------- geometry
 
     @cached_property
     def _vertex_slices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vertices grouped by object id: ``(order, ids in that order, all vertices)``."""
-        if self._cache is None:
-            raise CacheError(f"{self.path}: scene loaded without its cache arrays")
-        instance = np.asarray(self._cache.instance_ids, dtype=np.int64)
+        instance = np.asarray(self.cache.instance_ids, dtype=np.int64)
         order = np.argsort(instance, kind="stable")
-        return order, instance[order], np.asarray(self._cache.vertices)
+        return order, instance[order], np.asarray(self.cache.vertices)
+
+    @cached_property
+    def _points(self) -> dict[int, np.ndarray]:
+        return {}
+
+    @cached_property
+    def _indexes(self) -> dict[int, PointIndex]:
+        return {}
+
+    def index(self, k: int) -> PointIndex:
+        """The cell index of object ``k``'s vertices (built once)."""
+        found = self._indexes.get(k)
+        if found is None:
+            found = self._indexes[k] = index_points(self.points(k))
+        return found
 
     def points(self, k: int) -> np.ndarray:
         """``(n_k, 3)`` float64 mesh vertices of object ``k`` (aligned world, metres)."""
+        found = self._points.get(k)
+        if found is not None:
+            return found
         order, sorted_ids, vertices = self._vertex_slices
         object_id = int(self.ids[k])
         start = int(np.searchsorted(sorted_ids, object_id, side="left"))
         stop = int(np.searchsorted(sorted_ids, object_id, side="right"))
         if stop == start:
             raise CacheError(f"{self.path}: object {object_id} has no vertex in instance_ids.npy")
-        return np.asarray(vertices[np.sort(order[start:stop])], dtype=np.float64)
+        found = self._points[k] = np.asarray(vertices[np.sort(order[start:stop])],
+                                             dtype=np.float64)
+        return found
 
-    def tree(self, k: int) -> cKDTree:
-        """k-d tree of :meth:`points` ``(k)`` (built once)."""
-        tree = self._trees.get(k)
-        if tree is None:
-            tree = self._trees[k] = cKDTree(self.points(k))
-        return tree
+    def distance(self, a: int, b: int) -> float:
+        """Closest-point distance between objects ``a`` and ``b`` (positions), metres; each
+        pair is computed once."""
+        key = (a, b) if a < b else (b, a)
+        value = self._distances.get(key)
+        if value is None:
+            value = self._distances[key] = indexed_distance(self.index(a), self.index(b))
+        return value
 
-    def distances(self) -> np.ndarray:
-        """``(n, n)`` closest-point distances between nameable objects, metres (NaN where an
-        object is not nameable); computed on first use, then kept."""
-        if self._distances is None:
-            count = self.ids.size
-            out = np.full((count, count), np.nan, dtype=np.float64)
-            named = np.flatnonzero(self.nameable).tolist()
-            if named:
-                sets = [self.points(k) for k in named]
-                trees = [self.tree(k) for k in named]
-                out[np.ix_(named, named)] = closest_point_distances(sets, trees)
-            self._distances = out
-        return self._distances
+    def precompute_distances(self) -> None:
+        """Compute the closest-point distance of every pair of nameable objects now (the
+        scene-level cost a plan pays once, before the questions of its view sets)."""
+        named = np.flatnonzero(self.nameable).tolist()
+        for i, a in enumerate(named):
+            for b in named[i + 1:]:
+                self.distance(a, b)
+
+    def distances(self, rows: Sequence[int], columns: Sequence[int]) -> np.ndarray:
+        """``(len(rows), len(columns))`` closest-point distances, metres (0 on ``a == b``)."""
+        out = np.zeros((len(rows), len(columns)), dtype=np.float64)
+        for i, a in enumerate(rows):
+            for j, b in enumerate(columns):
+                if a != b:
+                    out[i, j] = self.distance(int(a), int(b))
+        return out
 
     def camera_distances(self, k: int, positions: np.ndarray) -> np.ndarray:
         """``(N,)`` distance from each view's camera centre to the nearest point of object
         ``k``, metres."""
         centres = self.world_from_cam[np.asarray(positions), :3, 3]
-        return distances_to_set(centres, self.points(k), self.tree(k))
+        return distances_to_set(centres, self.points(k))
 
 
 @dataclass(frozen=True)
@@ -236,14 +299,25 @@ class ViewSetState:
         scene: the scene.
         frames: original frame indices of the views, capture order (``Image-1`` first).
         positions: ``(N,)`` kept-frame positions of the views.
-        seen, absent: ``(n, N)`` bool per object and view.
     """
 
     scene: NViewScene
     frames: tuple[int, ...]
     positions: np.ndarray
-    seen: np.ndarray
-    absent: np.ndarray
+
+    @cached_property
+    def _states(self) -> tuple[np.ndarray, np.ndarray]:
+        return object_states(self.scene.counts[:, self.positions], self.scene.sizes)
+
+    @property
+    def seen(self) -> np.ndarray:
+        """``(n, N)`` bool: object seen in view."""
+        return self._states[0]
+
+    @property
+    def absent(self) -> np.ndarray:
+        """``(n, N)`` bool: object absent from view."""
+        return self._states[1]
 
     @cached_property
     def seen_any(self) -> np.ndarray:
@@ -277,4 +351,3 @@ class ViewSetState:
     def camera_centres(self) -> np.ndarray:
         """``(N, 3)`` float64 camera centres of the views, aligned world, metres."""
         return self.scene.world_from_cam[self.positions, :3, 3]
-
