@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,6 +147,7 @@ def test_two_workers_give_identical_output(cache: Path, dataset: Path, tmp_path:
     )
     assert result.returncode == 0, result.stderr
     assert _tree(tmp_path / "w2") == _tree(dataset)
+    assert any(name.startswith("train/nview/") for name in _tree(dataset))  # N-view included
 
 
 def test_killed_generate_resumes_to_identical_output(
@@ -169,6 +171,33 @@ def test_killed_generate_resumes_to_identical_output(
     assert rerun.returncode == 0, rerun.stderr
     assert "already done" in rerun.stdout
     assert _tree(out) == _tree(dataset)
+    assert any(name.startswith("val/nview/") for name in _tree(out))
+
+
+def test_nview_views_option_is_recorded_deterministic_and_resumable(
+    cache: Path, tmp_path: Path
+) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    args = ("--tasks", "nview", "--views", "5", "--view-sets-per-scene", "2")
+    for out, workers in ((one, "1"), (two, "2")):
+        result = subprocess.run(_cli(cache, out, *args, "--workers", workers),
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    assert _tree(one) == _tree(two)
+    records = _records(one)
+    assert records and {r["task"] for r in records} == {"nview"}
+    assert all(len(r["image"]) == len(r["meta"]["views"]) == 5 for r in records)
+    settings = json.loads((one / "manifest.json").read_text())["settings"]["settings"]
+    assert settings["views"] == 5 and settings["view_sets_per_scene"] == 2
+    # a finished unit is not redone; a different view count is refused for the same folder
+    shutil.rmtree(one / "train")
+    (next((one / "_work" / "done").rglob("*.json"))).unlink()
+    rerun = subprocess.run(_cli(cache, one, *args), capture_output=True, text=True)
+    assert rerun.returncode == 0 and "already done" in rerun.stdout, rerun.stderr
+    assert _tree(one) == _tree(two)
+    refused = subprocess.run(_cli(cache, one, "--tasks", "nview", "--views", "6"),
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "other settings" in refused.stderr
 
 
 def test_quotas_file_and_refusal_of_other_settings(
