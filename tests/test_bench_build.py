@@ -255,6 +255,7 @@ def test_cli_build_prints_counts_and_warns_about_missing_keys(
     assert "benchmark key(s) have no val item" in result.output
     manifest = load_bench_manifest(tmp_path / "b")
     # 8 object movement + 3 object size keys, and the N-view keys the val scene lacks
-    lacking = [k for k in NVIEW_SUBTASKS if not (dataset / "val" / "nview" / f"{k}.jsonl").is_file()]
+    lacking = [k for k in NVIEW_SUBTASKS
+               if not (dataset / "val" / "nview" / f"{k}.jsonl").is_file()]
     assert len(manifest["missing_keys"]) == 11 + len(lacking)
     assert f"content_sha256: {manifest['content_sha256']}" in result.output

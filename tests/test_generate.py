@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from multispa.metrics.rows import PAPER_SUBTASKS
 from multispa.pipeline.generate import GenerateConfig, generate, load_quotas_file
 from multispa.pipeline.prepare import PrepareConfig, prepare
 from multispa.synth.config import SynthConfig
 from multispa.synth.dataset import write_synthetic_dataset
 from multispa.tasks.records import validate_record
-from multispa.metrics.rows import PAPER_SUBTASKS
 from multispa.tasks.templates import BENCHMARK_SUBTASKS, NVIEW_SUBTASKS
 
 MAX = 40  # records per subtask and split in these tests

@@ -103,7 +103,7 @@ def test_nview_cards_outline_the_referred_objects_where_seen(
         cards: dict[str, Any], small_dataset: Path) -> None:
     cache = json.loads((small_dataset / "manifest.json").read_text())["cache"]["path"]
     for key in ("nview_object_abs_distance", "nview_rel_direction_easy", "nview_object_count"):
-        found, image, layout = cards[key]
+        found, _, layout = cards[key]
         record = found.record
         meta = record["meta"]
         referred = meta.get("count_ids") or meta["objects"]

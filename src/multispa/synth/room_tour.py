@@ -1,13 +1,14 @@
 """A room tour: after the hand-held scan, the camera walks on across the room while turning round.
 
 The hand-held scan (:mod:`multispa.synth.camera`) visits a few objects up close; the N-view
-questions ask about the whole room, which needs views of every part of it from places apart.
-Each synthetic scene therefore continues its scan with a tour: from where the scan ended, the
-camera walks at 0.8 m/s along the shortest free route (:mod:`multispa.synth.free_space`, at least
-0.42 m from every footprint and wall) towards the walkable spot farthest from there, while its
-yaw turns steadily through a full 360° from the scan's last heading and its pitch eases into a
-slow nod between −26° (the floor and the furniture) and +2° (the walls). Objects come into view one after another and every wall is
-seen. The motion stays hand-held-like: the centre moves under 3 cm per frame at 30 fps.
+questions ask about the whole room, which needs views of every part of it from places apart. Each
+synthetic scene therefore continues its scan with a tour: from where the scan ended, the camera
+walks at 0.8 m/s along the shortest free route (:mod:`multispa.synth.free_space`, at least 0.42 m
+from every footprint and wall) towards the walkable spot farthest from there, while its yaw turns
+steadily through a full 360° from the scan's last heading and its pitch eases into a slow nod
+between −26° (the floor and the furniture) and +2° (the walls). Objects come into view one after
+another and every wall is seen. The motion stays hand-held-like: the centre moves under 3 cm per
+frame at 30 fps.
 """
 
 from __future__ import annotations
