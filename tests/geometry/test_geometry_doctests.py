@@ -17,6 +17,8 @@ MODULES = [
     "boxes",
     "coverage",
     "rigid",
+    "view_coverage",
+    "proximity",
 ]
 
 

@@ -52,6 +52,19 @@ def _ci_text(ci: object) -> str:
     return ""
 
 
+def _average_cell(scores: Mapping[str, Any], with_ci: bool) -> tuple[str, bool]:
+    """The text of an average cell (``average_pct``, starred when ``average_complete`` is False,
+    with ``average_ci_pct`` when asked) and whether it is starred."""
+    value = scores.get("average_pct")
+    text = format_pct(value if isinstance(value, int | float) else None)
+    partial = value is not None and scores.get("average_complete") is False
+    if partial:
+        text += "*"
+    if with_ci and value is not None:
+        text += _ci_text(scores.get("average_ci_pct"))
+    return text, partial
+
+
 def markdown_table(runs: Sequence[RunData], *, published: bool = True,
                    with_ci: bool = False) -> str:
     """The Markdown table (with a note under it) for ``runs`` and the published rows.
@@ -80,18 +93,9 @@ def markdown_table(runs: Sequence[RunData], *, published: bool = True,
             cells.append(text)
         cells += [format_pct(REFERENCE_ROWS[m][row.key]) for m in models]
         lines.append("| " + " | ".join(cells) + " |")
-    average_cells = ["**Average**"]
-    partial = False
-    for run in runs:
-        summary = run.scores.get("summary") or {}
-        average = summary.get("average_pct")
-        text = format_pct(average if isinstance(average, int | float) else None)
-        if average is not None and summary.get("average_complete") is False:
-            text += "*"
-            partial = True
-        if with_ci and average is not None:
-            text += _ci_text(summary.get("average_ci_pct"))
-        average_cells.append(f"**{text}**")
+    averages = [_average_cell(run.scores.get("summary") or {}, with_ci) for run in runs]
+    partial = any(star for _, star in averages)
+    average_cells = ["**Average**", *(f"**{text}**" for text, _ in averages)]
     average_cells += [f"**{format_pct(REFERENCE_AVERAGES[m])}**" for m in models]
     lines.append("| " + " | ".join(average_cells) + " |")
     notes = ["Accuracy in %. Rows pool their benchmark subtasks; Average is the unweighted "
@@ -130,17 +134,9 @@ def nview_markdown_table(runs: Sequence[RunData], *, with_ci: bool = False) -> s
                 text += _ci_text(row.get("ci_pct"))
             cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")
-    average_cells = ["**N-view average**"]
-    partial = False
-    for section in sections:
-        value = section.get("average_pct")
-        text = format_pct(value if isinstance(value, int | float) else None)
-        if value is not None and section.get("average_complete") is False:
-            text += "*"
-            partial = True
-        if with_ci and value is not None:
-            text += _ci_text(section.get("average_ci_pct"))
-        average_cells.append(f"**{text}**")
+    averages = [_average_cell(section, with_ci) for section in sections]
+    partial = any(star for _, star in averages)
+    average_cells = ["**N-view average**", *(f"**{text}**" for text, _ in averages)]
     lines.append("| " + " | ".join(average_cells) + " |")
     notes = ["N-view subtasks (an extension beyond the paper): accuracy in %; the N-view average "
              "is the unweighted mean of the nine subtasks and is not part of the Average of the "
