@@ -43,7 +43,7 @@ class SynthSettings:
 
 DEFAULT_SETTINGS = SynthSettings(
     frames_per_scene=240,
-    tour_frames_per_scene=150,
+    tour_frames_per_scene=100,
     color_size=(1296, 968),
     depth_size=(640, 480),
     mesh_spacing_m=0.03,
