@@ -11,23 +11,22 @@ median and maximum over ``--starts`` starts, and of
 :func:`multispa.tasks.nview_views.select_view_sets` for the whole scene.
 
 **2. Records/s** on prepared synthetic ScanNet scenes (realistic sizes by default, the demo's
-preset; ``--small`` for the test preset; ``--work DIR`` keeps and reuses them). For every N-view
-subtask alone, the train split is planned (``--view-sets-per-scene`` sets per scene, default 5,
-as a ScanNet scene of about 1,000 kept frames gets) and generated, unit by unit, each record
-serialised to its JSONL line. Three costs are timed apart: view-set selection (opening the
-scene's cache and :func:`~multispa.tasks.nview_views.select_view_sets`), the scene's closest-point
-distances (:meth:`multispa.tasks.nview_scene.NViewScene.precompute_distances`, distance
-subtasks only: once per scene), and everything else (states, candidates, answers, records, JSON).
-Printed per subtask: records, the rate **after view-set selection** (records / everything else +
-the distances), the rate with the distances left out (the per-record work), and the end-to-end
-rate (all three).
+preset; ``--small`` for the test preset; ``--work DIR`` keeps and reuses them). As
+``bench_generate.py`` does for the other families, the selections are planned first, untimed:
+every scene is planned as a benchmark pool (``--view-sets-per-scene`` view sets per scene,
+default 5; up to ``--records`` questions per subtask, default 300, taken in rounds over the view
+sets); then, for every N-view subtask alone, the family's ``generate`` runs unit by unit and
+serialises each record to its JSONL line: **records/s after view-set selection** (one core, the
+rate the acceptance asks for). Printed beside it, from the untimed planning pass run again with
+the clock: the view-set selection time per view set, the closest-point distances per scene
+(distance subtasks only: computed once per scene), and the candidate enumeration per view set.
 
 Rates use ``--clock``: ``cpu`` (``time.process_time``, default: steadier on a shared machine) or
 ``wall``; ``--repeat N`` runs every measurement N times and prints the median.
 
 Usage: python benchmarks/bench_nview.py [--frames 400] [--vertices 150000] [--views 8]
-       [--starts 20] [--work DIR] [--small] [--view-sets-per-scene 5] [--repeat 3]
-       [--clock cpu|wall] [--skip-records]
+       [--starts 20] [--work DIR] [--small] [--view-sets-per-scene 5] [--records 300]
+       [--repeat 3] [--clock cpu|wall] [--skip-records]
 """
 
 from __future__ import annotations
@@ -142,6 +141,7 @@ class Timer:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.seconds = 0.0
+        self.calls = 0
 
     def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -150,10 +150,12 @@ class Timer:
                 return function(*args, **kwargs)
             finally:
                 self.seconds += self.clock() - began
+                self.calls += 1
         return timed
 
 
 def prepared_units(work: Path, small: bool) -> list[CacheUnit]:
+    """Every prepared scene of ``work``, as benchmark-pool (val) units."""
     cache = work / "cache"
     if not (cache / "manifest.json").is_file():
         print(f"writing synthetic scenes and preparing them in {work} (once; --work reuses)")
@@ -161,14 +163,14 @@ def prepared_units(work: Path, small: bool) -> list[CacheUnit]:
                                                             small=small, workers=1))
         prepare(PrepareConfig(cache=cache, scannet=work / "synth" / "scannet"))
     manifest = json.loads((cache / "manifest.json").read_text())
-    return [CacheUnit(unit_id, cache / unit_id, info["split"])
+    return [CacheUnit(unit_id, cache / unit_id, "val")
             for unit_id, info in sorted(manifest["units"].items())
-            if info.get("status") == "done" and info.get("split") == "train"]
+            if info.get("status") == "done" and unit_id.startswith("scannet/")]
 
 
-def run_subtask(subtask: str, units: list[CacheUnit], settings: GenerateSettings, out: Path,
-                clock: Callable[[], float]) -> tuple[int, float, float, float]:
-    """``(records, selection s, distances s, rest s)`` of planning and generating ``subtask``."""
+def plan_timed(subtask: str, units: list[CacheUnit], settings: GenerateSettings, records: int,
+               clock: Callable[[], float]) -> tuple[list[Any], dict[str, float]]:
+    """Plan ``subtask``; the selections and the time of its parts (seconds)."""
     selection, distances = Timer(clock), Timer(clock)
     originals = (nview_module.select_view_sets, nview_module.load_scannet_cache,
                  NViewScene.precompute_distances)
@@ -176,44 +178,58 @@ def run_subtask(subtask: str, units: list[CacheUnit], settings: GenerateSettings
     nview_module.load_scannet_cache = selection.wrap(originals[1])
     NViewScene.precompute_distances = distances.wrap(originals[2])  # type: ignore[method-assign]
     try:
-        family = NViewFamily()
         began = clock()
-        selections, _ = family.plan("train", units, {subtask: None}, 0, settings)
-        records = 0
-        for unit in units:
-            own = [s for s in selections if s.unit_id == unit.unit_id]
-            context = UnitContext(unit, 0, out, settings)
-            with open(os.devnull, "wb") as sink:
-                for record in family.generate(context, own):
-                    sink.write(record_line(record))
-                    records += 1
+        selections, _ = NViewFamily().plan("val", units, {subtask: records}, 0, settings)
         total = clock() - began
     finally:
         nview_module.select_view_sets, nview_module.load_scannet_cache = originals[:2]
         NViewScene.precompute_distances = originals[2]  # type: ignore[method-assign]
-    return records, selection.seconds, distances.seconds, total - selection.seconds - \
-        distances.seconds
+    sets = max(selection.calls // 2, 1)
+    return selections, {"selection_per_set": selection.seconds / sets,
+                        "distances_per_scene": distances.seconds / max(len(units), 1),
+                        "candidates_per_set": (total - selection.seconds - distances.seconds)
+                        / sets}
+
+
+def generate_timed(selections: list[Any], units: list[CacheUnit], settings: GenerateSettings,
+                   out: Path, clock: Callable[[], float]) -> tuple[int, float]:
+    """Generate and serialise the selections unit by unit; records and seconds."""
+    family, records, seconds = NViewFamily(), 0, 0.0
+    for unit in units:
+        own = [s for s in selections if s.unit_id == unit.unit_id]
+        if not own:
+            continue
+        context = UnitContext(unit, 0, out, settings)
+        with open(os.devnull, "wb") as sink:
+            began = clock()
+            for record in family.generate(context, own):
+                sink.write(record_line(record))
+                records += 1
+            seconds += clock() - began
+    return records, seconds
 
 
 def bench_records(args: argparse.Namespace, clock: Callable[[], float]) -> None:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_nview_"))
     units = prepared_units(work, args.small)
     settings = GenerateSettings(views=args.views, view_sets_per_scene=args.view_sets_per_scene)
-    print(f"== records/s, train split: {len(units)} scenes, {args.view_sets_per_scene} view "
-          f"sets per scene, N = {args.views}, clock {args.clock}")
-    print(f"{'subtask':<28} {'records':>7} {'after sel.':>11} {'per record':>11} "
-          f"{'end to end':>11} {'selection':>10} {'distances':>10}")
+    print(f"== records/s after view-set selection: {len(units)} scenes, "
+          f"{args.view_sets_per_scene} view sets per scene, N = {args.views}, up to "
+          f"{args.records} records per subtask, clock {args.clock}")
+    print(f"{'subtask':<28} {'records':>7} {'records/s':>10}   {'planning: selection/set':>23} "
+          f"{'distances/scene':>15} {'candidates/set':>14}")
     for subtask in NVIEW_SUBTASKS:
-        runs = [run_subtask(subtask, units, settings, work / "out", clock)
-                for _ in range(args.repeat)]
-        records = runs[0][0]
-        after = statistics.median(r[0] / max(r[2] + r[3], 1e-12) for r in runs)
-        work_only = statistics.median(r[0] / max(r[3], 1e-12) for r in runs)
-        total = statistics.median(r[0] / max(r[1] + r[2] + r[3], 1e-12) for r in runs)
-        select = statistics.median(r[1] for r in runs)
-        dist = statistics.median(r[2] for r in runs)
-        print(f"{subtask:<28} {records:>7} {after:>9.0f}/s {work_only:>9.0f}/s "
-              f"{total:>9.0f}/s {1e3 * select:>8.0f}ms {1e3 * dist:>8.0f}ms")
+        rates, parts = [], []
+        for _ in range(args.repeat):
+            selections, timing = plan_timed(subtask, units, settings, args.records, clock)
+            count, seconds = generate_timed(selections, units, settings, work / "out", clock)
+            rates.append(count / max(seconds, 1e-12))
+            parts.append(timing)
+        middle = {key: statistics.median(p[key] for p in parts) for key in parts[0]}
+        print(f"{subtask:<28} {count:>7} {statistics.median(rates):>8.0f}/s   "
+              f"{1e3 * middle['selection_per_set']:>21.1f}ms "
+              f"{1e3 * middle['distances_per_scene']:>13.1f}ms "
+              f"{1e3 * middle['candidates_per_set']:>12.2f}ms")
 
 
 def main() -> None:
@@ -225,6 +241,7 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="folder for the synthetic scenes (reused)")
     parser.add_argument("--small", action="store_true", help="test-sized synthetic scenes")
     parser.add_argument("--view-sets-per-scene", type=int, default=5)
+    parser.add_argument("--records", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     parser.add_argument("--skip-records", action="store_true")

@@ -438,6 +438,11 @@ def answer_for(subtask: str, state: ViewSetState, extra: Mapping[str, Any]) -> A
         extra: the selection's ``extra`` (:meth:`CandidateSet.extra`).
     """
     scene = state.scene
+    if subtask == "nview_camera_path_length":  # cameras only: the object table is not read
+        segments, total = _path_segments(state)
+        if total < PATH_MIN_M:
+            return "too_short"
+        return Answer(metres_to_mm(total), {}, {"segments_m": segments.tolist()})
     labels = scene.labels
     if subtask == "nview_object_count":
         label = str(extra.get("label", ""))
@@ -451,11 +456,6 @@ def answer_for(subtask: str, state: ViewSetState, extra: Mapping[str, Any]) -> A
         if not 1 <= len(ids) <= COUNT_MAX:
             return "count_out_of_range"
         return Answer(len(ids), {"label": label}, {"label": label, "count_ids": ids}, ids)
-    if subtask == "nview_camera_path_length":
-        segments, total = _path_segments(state)
-        if total < PATH_MIN_M:
-            return "too_short"
-        return Answer(metres_to_mm(total), {}, {"segments_m": segments.tolist()})
     if subtask == "nview_appearance_order":
         return _order_answer(state, extra)
     count = {"nview_object_abs_distance": 2, "nview_object_rel_distance": 1,

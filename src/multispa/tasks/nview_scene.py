@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from multispa.cache.files import read_json, read_npy
-from multispa.cache.scannet_cache import ScanNetCache, load_scannet_cache
+from multispa.cache.scannet_cache import ScanNetCache
 from multispa.errors import CacheError
 from multispa.geometry.proximity import (
     PointIndex,
@@ -85,7 +85,8 @@ class NViewScene:
 
     Only the poses, frame index and image size are read up front; the object table and its
     per-frame visible counts when first needed, the mesh vertices when a distance is first asked,
-    and each distance once.
+    and each distance once. ``cache``, when given, is the scene's already opened cache (the
+    planner has it for the view sets).
 
     Attributes:
         path: the scene's cache folder.
@@ -114,18 +115,18 @@ class NViewScene:
         """The scene of cache folder ``path`` (``cache``: its already opened arrays)."""
         return cls(path, cache)
 
-    @property
-    def cache(self) -> ScanNetCache:
-        """The scene's cache arrays (memory-mapped, opened on first use)."""
-        if self._cache is None:
-            self._cache = load_scannet_cache(self.path)
-        return self._cache
+    def _array(self, name: str) -> np.ndarray:
+        """A cache array: from the opened cache when given, else memory-mapped from its file."""
+        if self._cache is not None:
+            return np.asarray(getattr(self._cache, name))
+        return read_npy(self.path / f"{name}.npy")
 
     # ---------------------------------------------------------------------------- objects
 
     @cached_property
     def _table(self) -> dict[str, Any]:
-        rows = self.cache.objects
+        rows = (self._cache.objects if self._cache is not None
+                else read_json(self.path / "objects.json"))
         same = scene_label_counts(rows)
         kept = [r for r, obj in enumerate(rows) if excluded_problem(obj) is None]
         labels = [label_key(rows[r]) for r in kept]
@@ -135,7 +136,7 @@ class NViewScene:
         listable = nameable & np.array(
             [not any(sep in label for sep in _OPTION_SEPARATORS) for label in labels], dtype=bool
         )
-        counts = np.asarray(self.cache.object_visible_counts)
+        counts = self._array("object_visible_counts")
         if counts.shape != (len(rows), self.frame_index.size):
             raise CacheError(f"{self.path}: object_visible_counts.npy has shape {counts.shape}, "
                              f"expected ({len(rows)}, {self.frame_index.size})")
@@ -224,9 +225,9 @@ class NViewScene:
     @cached_property
     def _vertex_slices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vertices grouped by object id: ``(order, ids in that order, all vertices)``."""
-        instance = np.asarray(self.cache.instance_ids, dtype=np.int64)
+        instance = np.asarray(self._array("instance_ids"), dtype=np.int64)
         order = np.argsort(instance, kind="stable")
-        return order, instance[order], np.asarray(self.cache.vertices)
+        return order, instance[order], self._array("vertices")
 
     @cached_property
     def _points(self) -> dict[int, np.ndarray]:
