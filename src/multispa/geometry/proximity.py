@@ -12,7 +12,9 @@
   Index a set once with :func:`index_points` and pass the indexes to :func:`indexed_distance`
   to compare it with many others.
 - :func:`closest_point_distances`: the symmetric ``(n, n)`` matrix over ``n`` sets.
-- :func:`distances_to_set`: per query point, the distance to its nearest point of a set.
+
+The distance from a few query points (camera centres) to a set is one query of the set's
+``PointIndex.point_tree``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ __all__ = [
     "PointIndex",
     "closest_point_distance",
     "closest_point_distances",
-    "distances_to_set",
     "index_points",
     "indexed_distance",
 ]
@@ -129,27 +130,4 @@ def closest_point_distances(point_sets: Sequence[np.ndarray]) -> np.ndarray:
     for i in range(count):
         for j in range(i + 1, count):
             out[i, j] = out[j, i] = closest_point_distance(arrays[i], arrays[j])
-    return out
-
-
-def distances_to_set(queries: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Distance from each query point to its nearest point of ``points`` (exact, brute force
-    over the set: meant for a few queries, such as the camera centres of a view set).
-
-    Args:
-        queries: ``(M, 3)`` query points, metres.
-        points: ``(N, 3)`` the set, metres (non-empty).
-
-    Returns:
-        ``(M,)`` float64, metres.
-
-    >>> distances_to_set(np.array([[0.0, 0, 0], [0, 0, 10]]), np.array([[0.0, 3, 4]])).tolist()
-    [5.0, 6.708203932499369]
-    """
-    expect_shape(queries, "(M, 3)", "queries")
-    cloud = _points(points, "points")
-    out = np.empty(np.shape(queries)[0], dtype=np.float64)
-    for k, query in enumerate(np.asarray(queries, dtype=np.float64)):
-        gaps = cloud - query
-        out[k] = np.sqrt(np.einsum("ij,ij->i", gaps, gaps).min())
     return out

@@ -25,11 +25,11 @@ of mention), ``{"objects": [X], "options": [four ids, letter order], "ask": "clo
 "distances_m": [four distances]}`` (relative distance; the closest-point distances are computed
 once per scene while planning and carried to the generator), ``{"objects": [A, B, C]}`` (relative
 direction), ``{"objects": [four ids in appearance order], "options": [four id lists, letter
-order]}`` (appearance order), ``{}`` (path length), ``{"objects": [X]}`` (nearest view). Object ids
-are the scene's ``objectId``.
+order]}`` (appearance order), ``{}`` (path length), ``{"objects": [X], "distances_m": [N camera
+distances]}`` (nearest view). Object ids are the scene's ``objectId``.
 
 Generation reloads the scene once per unit, recomputes every answer (the distances excepted,
-which the selection carries) and checks it again
+which the selection carries: no mesh is read) and checks it again
 (``<subtask>:<reason>`` skips), and writes the raw frames, ``meta.views`` (= ``meta.frames``) and
 the subtask's ``meta`` fields. The record id's sample key holds the question's object ids (in the
 ``object_id`` slot, as a list) and, for relative distance, the ask.

@@ -183,8 +183,11 @@ class CandidateSet:
         if subtask == "nview_object_rel_distance":
             return _rel_distance_extra(self.state, int(values[0]), int(values[1]), ASKS[group],
                                        rng)
-        if subtask in DIRECTION_LEVELS or subtask == "nview_nearest_view":
+        if subtask in DIRECTION_LEVELS:
             return {"objects": [int(ids[k]) for k in values]}
+        if subtask == "nview_nearest_view":
+            distances = self.state.scene.camera_distances(int(values[0]), self.state.positions)
+            return {"objects": [int(ids[values[0]])], "distances_m": distances.tolist()}
         if subtask == "nview_appearance_order":
             order = [int(ids[k]) for k in values]
             wrong = rng.choice(len(_PERMUTATIONS) - 1, size=3, replace=False) + 1
@@ -428,9 +431,9 @@ def _carried(extra: Mapping[str, Any], count: int) -> list[float] | None:
 def answer_for(subtask: str, state: ViewSetState, extra: Mapping[str, Any]) -> Answer | str:
     """The answer of one planned question, or the reason it is not eligible (module docstring).
 
-    Closest-point distances between objects are computed once per scene by the planner and
-    carried in the distance questions' ``extra`` (``distances_m``); they are recomputed here only
-    when absent.
+    Closest-point distances (between objects, and from the cameras to an object) are computed by
+    the planner, once per scene and pair, and carried in the ``extra`` of the distance and
+    nearest-view questions (``distances_m``); they are recomputed here only when absent.
 
     Args:
         subtask: an N-view subtask.
@@ -480,7 +483,9 @@ def answer_for(subtask: str, state: ViewSetState, extra: Mapping[str, Any]) -> A
         return _rel_answer(state, found[0], extra)
     if subtask == "nview_nearest_view":
         (x,) = found
-        distances = scene.camera_distances(x, state.positions)
+        carried = _carried(extra, len(state.frames))
+        distances = (np.asarray(carried, dtype=np.float64) if carried is not None
+                     else scene.camera_distances(x, state.positions))
         best, ok = _nearest_margin(distances)
         if not ok:
             return "no_margin"

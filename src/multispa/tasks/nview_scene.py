@@ -34,12 +34,7 @@ import numpy as np
 from multispa.cache.files import read_json, read_npy
 from multispa.cache.scannet_cache import ScanNetCache
 from multispa.errors import CacheError
-from multispa.geometry.proximity import (
-    PointIndex,
-    distances_to_set,
-    index_points,
-    indexed_distance,
-)
+from multispa.geometry.proximity import PointIndex, index_points, indexed_distance
 from multispa.tasks.object_size import (
     excluded_problem,
     label_key,
@@ -289,7 +284,7 @@ class NViewScene:
         """``(N,)`` distance from each view's camera centre to the nearest point of object
         ``k``, metres."""
         centres = self.world_from_cam[np.asarray(positions), :3, 3]
-        return distances_to_set(centres, self.points(k))
+        return np.asarray(self.index(k).point_tree.query(centres, k=1)[0], dtype=np.float64)
 
 
 @dataclass(frozen=True)
