@@ -205,6 +205,9 @@ class UnitContext:
             except OSError:
                 temporary.write_bytes(source.read_bytes())
             os.replace(temporary, target)
+            # When another worker linked the same cached file at ``target`` meanwhile, both names
+            # are the same inode and rename(2) leaves them both in place: drop the temporary one.
+            temporary.unlink(missing_ok=True)
         self._linked.add(frame)
         return relative
 
