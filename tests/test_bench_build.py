@@ -30,7 +30,7 @@ from multispa.pipeline.generate import GenerateConfig, generate
 from multispa.pipeline.prepare import PrepareConfig, prepare
 from multispa.synth.config import SynthConfig
 from multispa.synth.dataset import write_synthetic_dataset
-from multispa.tasks.templates import BENCHMARK_SUBTASKS
+from multispa.tasks.templates import BENCHMARK_SUBTASKS, NVIEW_SUBTASKS
 
 PER_SUBTASK = 15
 
@@ -254,5 +254,8 @@ def test_cli_build_prints_counts_and_warns_about_missing_keys(
     assert lines["object_size_height"][1:] == ["0", "0", "MISSING"]
     assert "benchmark key(s) have no val item" in result.output
     manifest = load_bench_manifest(tmp_path / "b")
-    assert len(manifest["missing_keys"]) == 11  # 8 object movement + 3 object size keys
+    # 8 object movement + 3 object size keys, and the N-view keys the val scene lacks
+    lacking = [k for k in NVIEW_SUBTASKS
+               if not (dataset / "val" / "nview" / f"{k}.jsonl").is_file()]
+    assert len(manifest["missing_keys"]) == 11 + len(lacking)
     assert f"content_sha256: {manifest['content_sha256']}" in result.output

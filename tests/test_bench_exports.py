@@ -167,8 +167,9 @@ def test_lmms_eval_yaml_has_the_task_keys(bench: Path, tmp_path: Path) -> None:
     assert config["doc_to_target"] == "answer"
     assert config["generation_kwargs"]["until"] == []
     metrics = {m["metric"]: m for m in config["metric_list"]}
-    assert set(metrics) == {"accuracy", "average"}
+    assert set(metrics) == {"accuracy", "average", "nview_average"}
     assert metrics["accuracy"]["aggregation"] == "!function utils.aggregate_accuracy"
+    assert metrics["nview_average"]["aggregation"] == "!function utils.aggregate_nview_average"
     assert all(m["higher_is_better"] is True for m in metrics.values())
     post = config["lmms_eval_specific_kwargs"]["default"]["post_prompt"]
     assert post == "\n" + DEFAULT_INSTRUCTION
@@ -198,7 +199,7 @@ def test_lmms_eval_utils_score_like_the_scorer(bench: Path, tmp_path: Path) -> N
         outcomes = []
         for doc in docs:
             result = utils.process_results(doc, [answers[doc["id"]]])
-            assert set(result) == {"accuracy", "average"}
+            assert set(result) == {"accuracy", "average", "nview_average"}
             outcome = result["accuracy"]
             assert outcome["correct"] == expected[doc["id"]]["correct"]
             assert outcome["mra"] == expected[doc["id"]]["mra"]
@@ -208,6 +209,7 @@ def test_lmms_eval_utils_score_like_the_scorer(bench: Path, tmp_path: Path) -> N
             report["summary"]["accuracy_pct"])
         assert utils.aggregate_average(outcomes) == pytest.approx(
             report["summary"]["average_pct"])
+        assert utils.aggregate_nview_average(outcomes) == 0.0  # no N-view item in this bench
     # a right and a wrong answer to the same document
     label_doc = docs[0]
     assert utils.process_results(label_doc, ["It went `left`."])["accuracy"]["correct"] is True

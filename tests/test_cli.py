@@ -60,7 +60,8 @@ def test_inspect_reports_what_readers_see(synthetic: Path) -> None:
     lines = {line.split()[0]: line.split() for line in result.output.splitlines() if line.strip()}
     row = lines["scene0000_00"]
     assert row[1:3] == ["train", "raw"]
-    assert int(row[3]) == 60 and int(row[4]) + int(row[5]) == 12  # 60 frames, every 5th kept
+    # 60 hand-held frames and a 90-frame room tour; every 5th kept
+    assert int(row[3]) == 150 and int(row[4]) + int(row[5]) == 30
     assert row[6] == "0"  # no frame with an unusable colour image
     assert row[7:9] == ["160x120", "80x60"]
     assert "TAPVid-3D: 2 clips" in result.output

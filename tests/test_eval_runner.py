@@ -126,19 +126,26 @@ def test_chance_lands_at_the_chance_rate(bench: Path, items: list[dict], tmp_pat
     per_subtask: dict[str, list[bool]] = {}
     for row in _jsonl(tmp_path / "run" / "results.jsonl"):
         per_subtask.setdefault(row["benchmark_key"].split(":")[0], []).append(row["correct"])
-    checked = 0
+    images = {item["id"]: len(item["image"]) for item in items}
+    counts = {row["benchmark_key"].split(":")[0]: images[row["id"]]
+              for row in _jsonl(tmp_path / "run" / "results.jsonl")}
+    checked = set()
     for subtask, outcomes in per_subtask.items():
         spec = SUBTASKS[subtask]
         if spec.answer_type in ("label", "choice"):
-            rate = 1 / len(spec.options)
+            rate = 1 / len(spec.options_for(counts[subtask]))  # nearest view: 1 of N images
         elif subtask == "depth_comparison_coord":
             rate = 0.5
         else:
             continue
         low, high = binom.interval(0.999, len(outcomes), rate)
         assert low <= sum(outcomes) <= high, (subtask, sum(outcomes), len(outcomes))
-        checked += 1
-    assert checked == 8  # 5 camera labels, MCQ, depth comparison dot and coord
+        checked.add(subtask)
+    paper = {"camera_x_direction", "camera_y_direction", "camera_z_direction",
+             "camera_yaw_direction", "camera_pitch_direction", "correspondence_mcq_dot",
+             "depth_comparison_dot", "depth_comparison_coord"}
+    assert paper <= checked  # 5 camera labels, MCQ, depth comparison dot and coord
+    assert checked - paper <= {s for s in SUBTASKS if s.startswith("nview_")}
     assert scores["summary"]["parse_failures"] == 0
 
 

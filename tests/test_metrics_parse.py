@@ -286,6 +286,11 @@ _FIELDS = {
     "point_a": format_coord(10, 20),
     "point_b": format_coord(900, 800),
     "label": "office chair",
+    "object_a": "sofa",
+    "object_b": "desk",
+    "object_c": "trash can",
+    "target": "bookshelf",
+    "options": "A. sofa; B. desk; C. trash can; D. bed",
 }
 _GTS = {
     "scalar": [1834, 7, 120000, 3, 45],

@@ -83,7 +83,7 @@ def test_inspect_and_prepare_warn_about_the_thinned_export(
     warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
     thinned = [line for line in warnings if "already thinned" in line]
     assert thinned == [
-        f"warning: {SCAN}: posed_images export holds 12 of 60 frames (numColorFrames): already "
+        f"warning: {SCAN}: posed_images export holds 30 of 150 frames (numColorFrames): already "
         "thinned, its file numbers are positions among the exported frames; consider "
         "--frame-skip 1"
     ]
@@ -95,13 +95,13 @@ def test_inspect_and_prepare_warn_about_the_thinned_export(
     result = runner.invoke(main, ["prepare", "--scannet", str(synthetic / "scannet"),
                                   "--cache", str(cache), "--scenes", SCAN])
     assert result.exit_code == 0, result.output
-    assert f"warning: scannet/{SCAN}: posed_images export holds 12 of 60" in result.output
+    assert f"warning: scannet/{SCAN}: posed_images export holds 30 of 150" in result.output
     notes = json.loads((cache / "manifest.json").read_text())["units"][f"scannet/{SCAN}"]["notes"]
-    assert notes["thinned"] and notes["exported_frames"] == 12 and notes["num_color_frames"] == 60
+    assert notes["thinned"] and notes["exported_frames"] == 30 and notes["num_color_frames"] == 150
     meta = json.loads((cache / "scannet" / SCAN / "meta.json").read_text())
     truth = json.loads((synthetic / "synthetic_truth" / "scannet" / f"{SCAN}.json").read_text())
     valid = [f["index"] for f in truth["frames"] if f["valid"]]
-    assert meta["notes"] == notes and meta["frames"] == [i for i in (0, 5, 10) if i in valid]
+    assert meta["notes"] == notes and meta["frames"] == [i for i in range(0, 30, 5) if i in valid]
     # a rerun that finds the unit done still prints its warnings
     result = runner.invoke(main, ["prepare", "--scannet", str(synthetic / "scannet"),
                                   "--cache", str(cache), "--scenes", SCAN])

@@ -237,3 +237,31 @@ def test_frame_images_memo_matches_frame_image(
     assert (out / "images" / images(42)).read_bytes() == b"jpeg 42"
     with pytest.raises(FileNotFoundError):
         images(77)  # no such cached frame
+
+
+def test_frame_image_leaves_no_temporary_when_another_worker_linked_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race of two workers linking one cached frame: the target appears (a hard link to
+    the same file) between the existence check and the rename, and rename(2) of two names of
+    one inode does nothing; the temporary name must not stay behind."""
+    unit_path = tmp_path / "cache" / "scannet" / "scene0001_00"
+    (unit_path / "images").mkdir(parents=True)
+    source = unit_path / "images" / "00005.jpg"
+    source.write_bytes(b"jpeg 5")
+    out = tmp_path / "out"
+    ctx = UnitContext(CacheUnit("scannet/scene0001_00", unit_path, "train"), 0, out,
+                      GenerateSettings())
+    target = out / "images" / "scannet" / "scene0001_00" / "00005.jpg"
+    real_link = os.link
+
+    def link_after_the_other_worker(src: object, dst: object, **kwargs: object) -> None:
+        if not target.exists():  # the other worker wins the race just now
+            target.parent.mkdir(parents=True, exist_ok=True)
+            real_link(source, target)
+        real_link(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "link", link_after_the_other_worker)
+    assert ctx.frame_image(5) == "scannet/scene0001_00/00005.jpg"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["00005.jpg"]
+    assert target.read_bytes() == b"jpeg 5"

@@ -287,7 +287,8 @@ def test_sens_header_matches_truth(dataset: tuple[Path, SynthSummary]) -> None:
     assert header["compression"] == (2, 1)
     assert header["shift"] == 1000.0
     assert header["trailing"] == 0
-    assert header["count"] == truth["num_frames"] == len(frames) == 60
+    # 60 hand-held frames, then the 90-frame room tour
+    assert header["count"] == truth["num_frames"] == len(frames) == 150
     for key, size in (("color", (160, 120)), ("depth", (80, 60))):
         entry = truth[f"{key}_intrinsics"]
         assert header[f"{key}_size"] == size == (entry["width"], entry["height"])
@@ -569,7 +570,7 @@ def test_scene_txt(dataset: tuple[Path, SynthSummary]) -> None:
     angle = np.degrees(np.arctan2(alignment[1, 0], alignment[0, 0]))
     assert abs((angle + 45) % 90 - 45) > 5 and np.linalg.norm(alignment[:3, 3]) > 0.5
     assert float(entries["fx_depth"]) == truth["depth_intrinsics"]["fx"]
-    assert int(entries["colorWidth"]) == 160 and int(entries["numColorFrames"]) == 60
+    assert int(entries["colorWidth"]) == 160 and int(entries["numColorFrames"]) == 150
 
 
 def test_round_trip_through_scannet_reader(dataset: tuple[Path, SynthSummary]) -> None:
@@ -583,7 +584,7 @@ def test_round_trip_through_scannet_reader(dataset: tuple[Path, SynthSummary]) -
     expected_invalid = [i for i in truth["invalid_frames"] if i % 5 == 0]
     assert list(scene.invalid_frames) == expected_invalid
     assert [f.index for f in scene.frames] == [
-        i for i in range(0, 60, 5) if i not in truth["invalid_frames"]
+        i for i in range(0, 150, 5) if i not in truth["invalid_frames"]
     ]
     for info in scene.frames:
         expected = np.array(truth["frames"][info.index]["world_from_cam"])
@@ -595,3 +596,23 @@ def test_round_trip_through_scannet_reader(dataset: tuple[Path, SynthSummary]) -
         assert members.tolist() == list(range(obj["vertex_start"], obj["vertex_end"]))
     frame = scene.frames_source.read(scene.frames[1].index)
     assert frame.depth_m.shape == (60, 80) and frame.color_rgb().shape == (120, 160, 3)
+
+
+def test_room_tour_continues_the_scan_and_turns_round(dataset: tuple[Path, SynthSummary]) -> None:
+    """The last 90 frames walk on from where the hand-held scan ended, turning through 360°."""
+    root, summary = dataset
+    raw = [s for s in summary.scenes
+           if (root / "scannet" / "scans" / s / f"{s}.sens").is_file()]
+    assert raw  # (the rescan is a thinned posed_images export: its truth lists exported frames)
+    for scene in raw:
+        truth = _truth(root, scene)
+        poses = np.array([frame["world_from_cam"] for frame in truth["frames"]])
+        scan, tour = poses[:60], poses[60:]
+        assert tour.shape[0] == 90
+        start = np.linalg.norm(tour[0, :3, 3] - scan[-1, :3, 3])
+        assert 0.0 < start < 0.03  # one step on, no jump
+        forward = tour[:, :3, 2]
+        yaw = np.degrees(np.unwrap(np.arctan2(forward[:, 1], forward[:, 0])))
+        assert yaw[-1] - yaw[0] == pytest.approx(360.0 * 89 / 90, abs=1e-6)
+        walked = np.linalg.norm(np.diff(tour[:, :2, 3], axis=0), axis=1).sum()
+        assert walked > 0.3  # the centres spread over the room

@@ -26,6 +26,7 @@ from multispa.tasks.answers import (
 from multispa.tasks.templates import (
     BENCHMARK_SUBTASKS,
     FAMILIES,
+    NVIEW_SUBTASKS,
     SUBTASKS,
     compiled_templates,
     load_templates,
@@ -61,6 +62,16 @@ EXPECTED = {
     "object_size_height": ("object_size", "scalar", 2),
     "object_size_width": ("object_size", "scalar", 2),
     "object_size_length": ("object_size", "scalar", 2),
+    # N-view: a view set of 2–32 images (default 8).
+    "nview_object_count": ("nview", "scalar", 8),
+    "nview_object_abs_distance": ("nview", "scalar", 8),
+    "nview_object_rel_distance": ("nview", "choice", 8),
+    "nview_rel_direction_easy": ("nview", "label", 8),
+    "nview_rel_direction_medium": ("nview", "label", 8),
+    "nview_rel_direction_hard": ("nview", "label", 8),
+    "nview_appearance_order": ("nview", "choice", 8),
+    "nview_camera_path_length": ("nview", "scalar", 8),
+    "nview_nearest_view": ("nview", "label", 8),
 }
 DIRECTION_WORDS = {
     "camera_x_direction": ("left", "right"),
@@ -68,6 +79,9 @@ DIRECTION_WORDS = {
     "camera_z_direction": ("forward", "backward"),
     "camera_yaw_direction": ("left", "right"),
     "camera_pitch_direction": ("up", "down"),
+    "nview_rel_direction_easy": ("left", "right"),
+    "nview_rel_direction_medium": ("left", "right", "back"),
+    "nview_rel_direction_hard": ("front-left", "front-right", "back-left", "back-right"),
 }
 SAMPLE_FIELDS = {
     "point": "[ 412 , 655 ]",
@@ -75,6 +89,11 @@ SAMPLE_FIELDS = {
     "point_b": "[ 707 , 808 ]",
     "marker": "red",
     "label": "office chair",
+    "object_a": "sofa",
+    "object_b": "desk",
+    "object_c": "trash can",
+    "target": "bookshelf",
+    "options": "A. sofa; B. desk; C. trash can; D. bed",
 }
 SAMPLE_GTS = {
     "choice": ["B"],
@@ -90,6 +109,13 @@ def _word(text: str, word: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) is not None
 
 
+def _prefix(num_images: int) -> str:
+    """The image prefix written out: ``<image>`` alone, else one ``Image-k:`` line each."""
+    if num_images == 1:
+        return "<image>\n"
+    return "".join(f"Image-{k}: <image>\n" for k in range(1, num_images + 1))
+
+
 def _variants(name: str) -> list[str | None]:
     return list(SUBTASKS[name].variants)
 
@@ -102,7 +128,9 @@ def _fields(name: str, answer: str = "`0`") -> dict[str, str]:
 
 def _gts(name: str) -> list[object]:
     spec = SUBTASKS[name]
-    return list(spec.options) if spec.answer_type == "label" else SAMPLE_GTS[spec.answer_type]
+    if spec.answer_type == "label":
+        return list(spec.options_for(spec.num_images))
+    return SAMPLE_GTS[spec.answer_type]
 
 
 # ------------------------------------------------------------------------------ answers.py
@@ -173,9 +201,16 @@ def test_subtask_table_matches_spec() -> None:
     for name, (family, answer_type, images) in EXPECTED.items():
         spec = SUBTASKS[name]
         assert (spec.family, spec.answer_type, spec.num_images) == (family, answer_type, images)
-    assert len(SUBTASKS) == 22
-    assert len(BENCHMARK_SUBTASKS) == 26
+    assert len(SUBTASKS) == 31
+    assert len(BENCHMARK_SUBTASKS) == 35  # the paper's 26 and the nine N-view keys
     assert "object_movement_vector_dot:pstudio" in BENCHMARK_SUBTASKS
+    assert tuple(name for name in EXPECTED if name.startswith("nview_")) == NVIEW_SUBTASKS
+    for name in SUBTASKS:
+        low_high = (2, 32) if name in NVIEW_SUBTASKS else (EXPECTED[name][2],) * 2
+        assert SUBTASKS[name].image_range == low_high, name
+    assert SUBTASKS["nview_nearest_view"].numbered
+    assert SUBTASKS["nview_nearest_view"].options_for(5) == ("1", "2", "3", "4", "5")
+    assert SUBTASKS["nview_object_count"].unit == "count"
     for name, words in DIRECTION_WORDS.items():
         assert SUBTASKS[name].options == words
     assert SUBTASKS["correspondence_mcq_dot"].options == ("A", "B", "C", "D")
@@ -283,6 +318,16 @@ def _required_checks(name: str) -> list[tuple[str, tuple[str, ...]]]:
         checks += [("form", ("[ x , y , z ]",))]
     if spec.family in ("camera_movement", "object_size"):
         checks += [("static", ("static", "does not change", "nothing in it changes"))]
+    if spec.family == "nview":
+        checks += [("static", ("static scene",)), ("order", ("order the camera captured",))]
+        checks += [{
+            "nview_object_count": ("once", ("counts once",)),
+            "nview_object_abs_distance": ("distance", ("closest points",)),
+            "nview_object_rel_distance": ("distance", ("closest points",)),
+            "nview_appearance_order": ("first", ("first appears",)),
+            "nview_camera_path_length": ("path", ("straight segment",)),
+            "nview_nearest_view": ("camera", ("camera centre",)),
+        }.get(name, ("floor plan", ("floor plan",)))]
     if spec.family == "camera_movement":
         checks += [("relative", ("camera of the first image",))]
     if spec.family == "object_movement":
@@ -352,6 +397,10 @@ def test_every_question_states_answer_form_and_unit() -> None:
                     assert re.search(rf"\b{letter}\b", bare), (name, question)
             for word in DIRECTION_WORDS.get(name, ()):
                 assert _word(bare, word), (name, question)
+            if spec.unit == "count":
+                assert _word(bare, "how many") or _word(bare, "number"), (name, question)
+            if spec.numbered:
+                assert _word(bare, "image") and _word(bare, "number"), (name, question)
 
 
 # ------------------------------------------------------------------------------- rendering
@@ -414,7 +463,7 @@ def test_static_answers_open_by_saying_the_point_stayed() -> None:
 def test_human_turn_layout() -> None:
     for name in SUBTASKS:
         spec = SUBTASKS[name]
-        prefix = "<image>\n" if spec.num_images == 1 else "Image-1: <image>\nImage-2: <image>\n"
+        prefix = _prefix(spec.num_images)
         rendered = render_with_indices(
             name,
             indices={"description": 1, "question": 2, "answer": 3},
@@ -439,7 +488,7 @@ def test_compiled_render_equals_template_substitution() -> None:
     for name, spec in SUBTASKS.items():
         ts = template_set(name)
         compiled = compiled_templates(name)
-        prefix = "<image>\n" if spec.num_images == 1 else "Image-1: <image>\nImage-2: <image>\n"
+        prefix = _prefix(spec.num_images)
         fields = _fields(name, "`7`")
         values = {**ts.notes, **fields}
         for variant in spec.variants:

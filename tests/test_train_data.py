@@ -249,4 +249,4 @@ def test_the_3m_quotas_file_covers_every_subtask() -> None:
         family = subtask.split("_")[0]
         by_family[family] = by_family.get(family, 0) + (count or 0)
     assert by_family == {"depth": 200_000, "correspondence": 150_000, "camera": 1_300_000,
-                         "object": 1_350_000}
+                         "object": 1_350_000, "nview": 0}  # the paper's mix: no N-view records

@@ -77,17 +77,54 @@ def test_every_subtask_has_a_card_of_sane_size(cards: dict[str, Any]) -> None:
     for key, (found, image, layout) in cards.items():
         record = found.record
         count = len(record["image"])
+        nview = record["task"] == "nview"
         assert image.mode == "RGB" and image.size == layout.size, key
-        assert 600 <= image.width <= 1500 and 400 <= image.height <= 1400, (key, image.size)
+        assert 600 <= image.width <= (1700 if nview else 1500), (key, image.size)
+        assert 400 <= image.height <= 1400, (key, image.size)
         assert len(layout.panels) == count
         for box, width, height in zip(layout.panels, record["width_list"],
                                       record["height_list"], strict=True):
-            assert box.width >= 400  # scaled up or down to a readable size
+            assert box.width >= (300 if nview else 400)  # scaled to a readable size
             assert abs(box.height / box.width - height / width) < 0.01
             assert box.left + box.width <= image.width and box.top + box.height <= image.height
-        has_sketch = record["task"] == "camera_movement" or (
+        if nview:  # the view set as a grid of at most four columns, in capture order
+            rows = sorted({box.top for box in layout.panels})
+            assert len(rows) == -(-count // 4)
+            assert [b.top for b in layout.panels] == sorted(b.top for b in layout.panels)
+        plan = record["subtask"] in ("nview_rel_direction_easy", "nview_rel_direction_medium",
+                                     "nview_rel_direction_hard", "nview_camera_path_length",
+                                     "nview_nearest_view")
+        has_sketch = record["task"] == "camera_movement" or plan or (
             record["task"] == "object_movement" and record["answer_type"] == "vector")
         assert (layout.sketch is not None) == has_sketch, key
+
+
+def test_nview_cards_outline_the_referred_objects_where_seen(
+        cards: dict[str, Any], small_dataset: Path) -> None:
+    cache = json.loads((small_dataset / "manifest.json").read_text())["cache"]["path"]
+    for key in ("nview_object_abs_distance", "nview_rel_direction_easy", "nview_object_count"):
+        found, _, layout = cards[key]
+        record = found.record
+        meta = record["meta"]
+        referred = meta.get("count_ids") or meta["objects"]
+        scene = Path(cache) / "scannet" / meta["scene"]
+        frames = np.load(scene / "frame_index.npy").tolist()
+        counts = np.load(scene / "object_visible_counts.npy")
+        rows = {o["object_id"]: (r, o["num_vertices"]) for r, o in
+                enumerate(json.loads((scene / "objects.json").read_text()))}
+        expected = set()
+        for k, frame in enumerate(meta["frames"]):
+            for object_id in referred:
+                row, n = rows[object_id]
+                c = counts[row, frames.index(frame)]
+                if c >= 50 and 20 * c >= n:  # seen in this view
+                    expected.add((k, object_id))
+        drawn = {(panel, object_id) for panel, object_id, _ in layout.object_boxes}
+        assert drawn == expected and drawn, key
+        for panel, _, (x0, y0, x1, y1) in layout.object_boxes:
+            box = layout.panels[panel]
+            assert box.left <= x0 < x1 <= box.left + box.width, key
+            assert box.top <= y0 < y1 <= box.top + box.height, key
 
 
 def test_coordinate_answer_is_drawn_where_the_gt_says(cards: dict[str, Any]) -> None:

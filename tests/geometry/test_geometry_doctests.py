@@ -18,6 +18,8 @@ MODULES = [
     "coverage",
     "rigid",
     "static_poses",
+    "view_coverage",
+    "proximity",
 ]
 
 

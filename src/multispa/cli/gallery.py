@@ -21,8 +21,13 @@ from multispa.viz.gallery import DEFAULT_PER_SUBTASK, write_gallery
 @click.option("--split", type=click.Choice(["train", "val"]), default="val", show_default=True,
               help="Split the cards come from (keys it lacks use the other split; ignored for a "
                    "bench folder).")
-def gallery_command(dataset: Path, out: Path, per_subtask: int, seed: int, split: str) -> None:
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Prepared cache for N-view object boxes and floor plans (default: the one "
+                   "the dataset's manifest names).")
+def gallery_command(dataset: Path, out: Path, per_subtask: int, seed: int, split: str,
+                    cache: Path | None) -> None:
     """Write a self-contained HTML gallery of DATASET (or a bench folder): record counts,
     statistics plots and sample cards per subtask."""
-    path = write_gallery(dataset, out, per_subtask=per_subtask, seed=seed, split=split)
+    path = write_gallery(dataset, out, per_subtask=per_subtask, seed=seed, split=split,
+                         cache=cache)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

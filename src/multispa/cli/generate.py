@@ -15,6 +15,7 @@ from multispa.pipeline.generate import (
     load_quotas_file,
 )
 from multispa.tasks.base import GenerateSettings
+from multispa.tasks.templates import DEFAULT_VIEWS, MAX_VIEWS, MIN_VIEWS
 
 
 def print_generate_summary(summary: GenerateSummary) -> None:
@@ -53,6 +54,11 @@ def print_generate_summary(summary: GenerateSummary) -> None:
 @click.option(
     "--mcq-difficulty", type=click.Choice(["easy", "hard"]), default="easy", show_default=True
 )
+@click.option("--views", type=click.IntRange(MIN_VIEWS, MAX_VIEWS), default=DEFAULT_VIEWS,
+              show_default=True,
+              help="Images per N-view question (the size of a view set).")
+@click.option("--view-sets-per-scene", type=click.IntRange(min=1), default=None,
+              help="N-view view sets per scene (default: one per 200 kept frames).")
 @click.option("--workers", default=1, show_default=True, help="Parallel units.")
 @click.option(
     "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True
@@ -69,6 +75,8 @@ def generate_command(
     scale: float,
     seed: int,
     mcq_difficulty: str,
+    views: int,
+    view_sets_per_scene: int | None,
     workers: int,
     executor: str,
     ray_address: str | None,
@@ -84,7 +92,8 @@ def generate_command(
         scale=scale,
         max_per_subtask=max_per_subtask,
         seed=seed,
-        settings=GenerateSettings(mcq_difficulty=mcq_difficulty),
+        settings=GenerateSettings(mcq_difficulty=mcq_difficulty, views=views,
+                                  view_sets_per_scene=view_sets_per_scene),
         workers=workers,
         executor=executor,
         ray_address=ray_address,

@@ -522,7 +522,8 @@ def _pct(value: float | None) -> str:
 
 
 def format_scores_table(scores: Mapping[str, Any]) -> str:
-    """The 12 rows (accuracy %, 95 % interval, n) and the Average, as aligned text."""
+    """The 12 rows (accuracy %, 95 % interval, n) and the Average, as aligned text; then, when
+    the run has N-view items, the N-view subtasks and their average in a table of their own."""
     lines = [f"{'Row':<28} {'Acc %':>6}  {'95% CI':<17} {'n':>5}"]
     for row in scores["rows"]:
         ci = row.get("ci_pct")
@@ -537,6 +538,19 @@ def format_scores_table(scores: Mapping[str, Any]) -> str:
     if summary.get("rows_missing"):
         lines.append(f"(Average over {summary['average_rows']} rows; missing: "
                      f"{', '.join(summary['rows_missing'])})")
+    nview = scores.get("nview") or {}
+    if nview.get("average_pct") is not None:
+        lines.append("")
+        lines.append(f"{'N-view subtask':<28} {'Acc %':>6}  {'95% CI':<17} {'n':>5}")
+        for row in nview["subtasks"]:
+            ci = row.get("ci_pct")
+            shown = f"[{ci[0]:6.2f}, {ci[1]:6.2f}]" if ci else f"{'-':<17}"
+            lines.append(f"{row['name']:<28} {_pct(row['accuracy_pct'])}  {shown:<17} "
+                         f"{row['n']:>5}")
+        ci = nview.get("average_ci_pct")
+        shown = f"[{ci[0]:6.2f}, {ci[1]:6.2f}]" if ci else f"{'-':<17}"
+        lines.append(f"{'N-view average':<28} {_pct(nview['average_pct'])}  {shown:<17} "
+                     f"{sum(row['n'] for row in nview['subtasks']):>5}")
     run = scores.get("run") or {}
     if run.get("blind"):
         lines.append("Blind run: the items were asked without their images.")

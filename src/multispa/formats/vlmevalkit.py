@@ -11,13 +11,15 @@ Columns (tab-separated, UTF-8, fields quoted when they hold a tab, newline or ``
 - ``index``: 0, 1, 2... (unique integer);
 - ``id``: the benchmark item id (carried into VLMEvalKit's prediction file; scoring joins on it);
 - ``image``: a JSON list of base64 JPEG strings, one per image in prompt order (the original
-  JPEG bytes; other formats are re-encoded as JPEG, quality 95);
+  JPEG bytes; other formats are re-encoded as JPEG, quality 95); one to two images for the
+  paper's subtasks, a whole view set (2–32, default 8) for the N-view subtasks;
 - ``question``: the prompt as ``multispa eval`` sends it — the item's text without its
   ``<image>`` placeholders (the ``Image-1:``/``Image-2:`` labels stay; VLMEvalKit's default
   prompt puts the images first, in order) followed by the answer-format instruction;
 - ``answer``: the ground truth as the text the reference answer puts between backticks
   (``left``, ``B``, ``1834``, ``[ 412 , 655 ]``, ``[ 12 , -40 , 300 ]``);
-- ``category``: the subtask; ``l2-category``: the Table-2 row key;
+- ``category``: the subtask; ``l2-category``: the Table-2 row key (``nview`` for the N-view
+  subtasks, which are in no row);
 - ``benchmark_key``: subtask, or ``subtask:adt`` / ``subtask:pstudio`` for object movement;
 - ``answer_type``: label, choice, scalar, vector or coord;
 - ``gt``, ``width_list``, ``height_list``, ``meta``: JSON, as in the bench item.
@@ -40,20 +42,25 @@ Scoring rules (spec §7; deterministic, no LLM judge). VLMEvalKit's generic VQA 
 apply: score with multispa.
 
 - Answer extraction: the last single-backtick span that parses for the item's answer type; else
-  the last match of the type's fallback pattern (label: one of the subtask's two words; choice:
+  the last match of the type's fallback pattern (label: one of the subtask's words; N-view
+  nearest view: the last ``image k``, else the last free-standing integer; choice:
   ``(X)``, then a letter after option/answer/point/label, then a standalone capital; scalar: a
   signed decimal, ``1,234`` separators allowed; vector: a bracketed triple; coord: a bracketed
   pair). A number followed by m, cm or mm (or the words) is converted to mm; a bare number is in
-  the subtask's unit (mm, or degrees for the two degree subtasks). An unparsable answer is wrong
-  and counted as a parse failure.
-- Correct iff: label/choice exact after normalisation; scalar ``|p − g| ≤ 0.2·|g|``; vector
+  the subtask's unit (mm, or degrees for the two degree subtasks; a count for the N-view object
+  count, where a unit makes it unparsable). An unparsable answer is wrong and counted as a parse
+  failure.
+- Correct iff: label/choice exact after normalisation; N-view object count exactly equal;
+  scalar ``|p − g| ≤ 0.2·|g|``; vector
   ``‖p − g‖ ≤ 0.2·‖g‖``; a static object-movement ``gt`` (0 or [0, 0, 0]) ``‖p‖ ≤ 10`` mm; coord
   pixel distance ≤ 5 % of the image width, both points mapped to pixels at cell centres
   ``u = (x + 0.5)·W/1000``, ``v = (y + 0.5)·H/1000`` with the last image's size; depth
   comparison by coordinate also needs the answer strictly nearer to the correct candidate than to
   the other one. All comparisons are exact (integers and rationals, squared norms).
-- Aggregation: accuracy per benchmark key (26 keys); each of the paper's 12 Table-2 rows pools
-  its keys' items; **Average** = unweighted mean of the 12 rows. MRA (VSI-Bench mean relative
+- Aggregation: accuracy per benchmark key (the paper's 26 keys and the nine N-view keys); each
+  of the paper's 12 Table-2 rows pools its keys' items; **Average** = unweighted mean of the 12
+  rows; the N-view keys form a table of their own whose **N-view average** is the unweighted
+  mean of the nine (not part of the Average). MRA (VSI-Bench mean relative
   accuracy) is reported next to accuracy for scalar and vector subtasks; 95 % intervals come from
   a stratified percentile bootstrap.
 
@@ -70,7 +77,8 @@ How to run and score:
    ``id`` column, or on ``index`` with ``--tsv MultiSPA.tsv``).
 3. Score against the benchmark folder the TSV was made from:
    ``multispa eval --bench BENCH --model predictions:predictions.jsonl --out RUN`` writes
-   ``RUN/scores.json`` (12 rows, Average, 26 subtasks, intervals, parse failures), and
+   ``RUN/scores.json`` (12 rows, Average, N-view table, every subtask, intervals, parse
+   failures), and
    ``multispa report RUN --out report.html`` renders it; the scorer alone is
    ``python -m multispa.metrics.score BENCH/bench.jsonl --predictions predictions.jsonl
    --out scores.json``.
@@ -95,7 +103,7 @@ from multispa.errors import FormatError, MissingFileError
 from multispa.formats import gt_text, question_text
 from multispa.fs import check_output_dir, output_folder
 from multispa.jsonl import read_json_file
-from multispa.metrics.rows import ROW_OF_SUBTASK, benchmark_key
+from multispa.metrics.rows import NVIEW_GROUP, NVIEW_SUBTASKS, ROW_OF_SUBTASK, benchmark_key
 from multispa.metrics.score import load_jsonl
 from multispa.report.load import Bench, load_bench
 
@@ -161,7 +169,7 @@ def _row(index: int, item: Mapping[str, Any], bench: Bench) -> dict[str, str]:
         "question": question_text(item),
         "answer": gt_text(item),
         "category": str(item["subtask"]),
-        "l2-category": ROW_OF_SUBTASK.get(key, ""),
+        "l2-category": ROW_OF_SUBTASK.get(key, NVIEW_GROUP if key in NVIEW_SUBTASKS else ""),
         "benchmark_key": key,
         "answer_type": str(item["answer_type"]),
         "gt": _compact(item["gt"]),

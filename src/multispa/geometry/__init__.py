@@ -19,11 +19,16 @@ Modules (import them directly; this package imports none of them):
   counts by ``bincount``, and ``spatial_order`` (a Z-order vertex permutation that makes block
   skipping effective).
 - ``angles``: yaw/pitch of the optical axis in the z-up aligned world, ``wrap_deg`` into
-  (−180, 180], relative yaw/pitch (positive = left / up) and relative translation.
+  (−180, 180], relative yaw/pitch (positive = left / up), relative translation, and the signed
+  floor-plan angle (``floor_angle_deg``, positive = left).
 - ``boxes``: gravity-aligned minimum-area oriented boxes (rotating calipers on the xy hull).
 - ``coverage``: exact minimal covering frame sets (singletons and pairs) of spec §5.4.
 - ``rigid``: rigid-body grouping of 3-D tracks (spec §5.5).
 - ``static_poses``: camera poses from the static scene of camera-frame tracks (the dominant rigid
   group, batched Kabsch with a reflection guard, trimmed of tracks that do not stay rigid; world
   = frame 0's camera) and the drift of given poses.
+- ``view_coverage``: greedy coverage of a scene by a few views over bit-packed visibility (lazy
+  exact popcounts; the N-view sets).
+- ``proximity``: exact closest-point distances between point sets (cell index + k-d trees) and
+  from query points to a set.
 """

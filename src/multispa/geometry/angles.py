@@ -23,6 +23,7 @@ import numpy as np
 from multispa.geometry.transforms import expect_shape, relative_pose
 
 __all__ = [
+    "floor_angle_deg",
     "relative_translation_m",
     "relative_yaw_pitch_deg",
     "rotation_labels",
@@ -140,3 +141,33 @@ def rotation_labels(dyaw_deg: float, dpitch_deg: float) -> tuple[str, str]:
     ('left', 'down')
     """
     return ("left" if dyaw_deg > 0 else "right", "up" if dpitch_deg > 0 else "down")
+
+
+def floor_angle_deg(
+    origin_xy: np.ndarray, ahead_xy: np.ndarray, target_xy: np.ndarray
+) -> np.ndarray:
+    """Signed floor-plan angle at ``origin`` from the direction of ``ahead`` to that of ``target``.
+
+    Standing at ``a = origin`` and facing ``b = ahead`` (forward ``f = b − a``), the target ``c``
+    lies at ``θ = atan2(f × w, f · w)`` degrees with ``w = c − a`` (``f × w = f_x w_y − f_y w_x``):
+    counter-clockwise seen from above (+z up) is positive, so ``θ > 0`` is to the **left**.
+
+    Args:
+        origin_xy, ahead_xy, target_xy: ``(..., 2)`` floor-plan positions (x, y of the aligned
+            world), metres; they broadcast.
+
+    Returns:
+        ``(...)`` float64 in [−180, 180] degrees (a target straight behind gives ±180).
+
+    >>> targets = np.array([[0.0, 2], [0, -2], [-1, 0]])
+    >>> floor_angle_deg(np.array([0.0, 0]), np.array([1.0, 0]), targets).tolist()
+    [90.0, -90.0, 180.0]
+    """
+    origin = np.asarray(origin_xy, dtype=np.float64)
+    forward = np.asarray(ahead_xy, dtype=np.float64) - origin
+    toward = np.asarray(target_xy, dtype=np.float64) - origin
+    expect_shape(forward, "(..., 2)", "ahead_xy - origin_xy")
+    expect_shape(toward, "(..., 2)", "target_xy - origin_xy")
+    cross = forward[..., 0] * toward[..., 1] - forward[..., 1] * toward[..., 0]
+    dot = forward[..., 0] * toward[..., 0] + forward[..., 1] * toward[..., 1]
+    return np.degrees(np.arctan2(cross, dot))

@@ -5,6 +5,8 @@
   item counts (so 773/900 = 85.89 % and 485/1200 = 40.42 %, as the paper prints).
 - **Average** = the unweighted mean of the row accuracies, over the rows that have items; the
   rows without items are listed (the Average of a partial run is not the paper's Average).
+- **N-view average** = the unweighted mean of the nine N-view subtask accuracies that have
+  items (:func:`nview_average`); the N-view keys are in no row, so the Average never sees them.
 - **MRA** (scalar/vector subtasks) is the mean item MRA per subtask and, pooled over items, per
   row; rows without MRA items have none.
 - **Parse failures** count responses that were present but did not parse; missing predictions
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from multispa.metrics.rows import ROW_OF_SUBTASK, ROWS
+from multispa.metrics.rows import NVIEW_SUBTASKS, ROW_OF_SUBTASK, ROWS
 from multispa.tasks.templates import BENCHMARK_SUBTASKS
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "RowStats",
     "accuracy_pct",
     "bootstrap_intervals",
+    "nview_average",
     "object_movement_breakdown",
     "ordered_keys",
     "pool",
@@ -221,6 +224,17 @@ def unweighted_average(
     return sum(present) / len(present), missing  # type: ignore[arg-type]
 
 
+def nview_average(
+    per_subtask: Mapping[str, GroupStats],
+) -> tuple[float | None, tuple[str, ...]]:
+    """Unweighted mean accuracy (%) of the N-view subtasks with items, and the keys without."""
+    values = {key: per_subtask[key].accuracy_pct if key in per_subtask else None
+              for key in NVIEW_SUBTASKS}
+    present = [value for value in values.values() if value is not None]
+    missing = tuple(key for key, value in values.items() if value is None)
+    return (sum(present) / len(present) if present else None), missing
+
+
 # ------------------------------------------------------------------------------- bootstrap
 
 
@@ -234,6 +248,7 @@ class Intervals:
         subtasks, rows: accuracy intervals per key.
         average: interval of the unweighted Average over the present rows.
         subtask_mra, row_mra: MRA intervals (scalar/vector groups only).
+        nview_average: interval of the N-view average over the present N-view keys.
     """
 
     level: float
@@ -243,6 +258,7 @@ class Intervals:
     average: tuple[float, float] | None
     subtask_mra: Mapping[str, tuple[float, float]]
     row_mra: Mapping[str, tuple[float, float]]
+    nview_average: tuple[float, float] | None = None
 
 
 def _resampled_sums(
@@ -321,7 +337,9 @@ def bootstrap_intervals(
                 100.0 * np.sum([mra_sums[k] for k in mra_keys], axis=0) / mra_total
             )
     average = interval(np.mean(row_samples, axis=0)) if row_samples else None
-    return Intervals(level, n_resamples, subtasks, rows, average, subtask_mra, row_mra)
+    nview_samples = [100.0 * sums[k] / sizes[k] for k in NVIEW_SUBTASKS if k in sums]
+    nview = interval(np.mean(nview_samples, axis=0)) if nview_samples else None
+    return Intervals(level, n_resamples, subtasks, rows, average, subtask_mra, row_mra, nview)
 
 
 # ------------------------------------------------------------------------------- breakdowns

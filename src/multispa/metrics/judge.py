@@ -5,7 +5,9 @@ both sides are integers and in :class:`fractions.Fraction` otherwise, norms comp
 
 - ``label`` / ``choice``: ``p == g`` after normalisation (lower-case word, upper-case letter;
   the parser already normalises ``p``);
-- ``scalar``: ``25·(p − g)² ≤ g²`` (i.e. ``|p − g| ≤ 0.2·|g|``), for ``g ≠ 0``;
+- ``scalar``: ``25·(p − g)² ≤ g²`` (i.e. ``|p − g| ≤ 0.2·|g|``), for ``g ≠ 0``; a **count**
+  (the N-view object count, unit ``count``) is right only when ``p == g`` exactly (its error and
+  MRA are those of a scalar);
 - ``vector``: ``25·‖p − g‖² ≤ ‖g‖²``, for ``g ≠ 0``;
 - **static gt** (``g = 0`` or ``[0, 0, 0]``; object movement, rule 8j): ``‖p‖² ≤ 10²``, i.e.
   ``‖p‖ ≤ 10`` in the subtask's unit (mm). The rule applies to any zero ``gt`` (the generator's
@@ -48,6 +50,7 @@ from fractions import Fraction
 from typing import Any
 
 from multispa.metrics.parse import Number, ParsedAnswer
+from multispa.tasks.templates import SUBTASKS
 
 __all__ = [
     "NAMED_METRICS",
@@ -164,8 +167,10 @@ def judge(parsed: ParsedAnswer, record: Mapping[str, Any], *, strict_mra: bool =
         diff = value - g
         err_sq = diff * diff
         gt_sq = g * g
+        spec = SUBTASKS.get(record.get("subtask"))  # type: ignore[arg-type]
+        exact = spec is not None and spec.unit == "count"
         return Verdict(
-            25 * err_sq <= gt_sq,
+            diff == 0 if exact else 25 * err_sq <= gt_sq,
             _ratio(25 * err_sq, gt_sq),
             mra_from_squares(400 * err_sq, gt_sq, strict_mra),
         )

@@ -9,14 +9,18 @@ Deterministic, regex only, no LLM. :func:`parse_answer` applies, in order:
    counts.
    A span parses when its whole stripped content (a trailing ``.`` allowed) is a value:
 
-   - ``label``: one of the subtask's allowed words, any case (``Left`` → ``left``);
+   - ``label``: one of the subtask's allowed words, any case (``Left`` → ``left``; a
+     hyphenated word may be written with a space or ``_``: ``front left`` → ``front-left``);
+     for the N-view nearest view, an image number 1–32, bare or after ``image`` (``3``,
+     ``Image-3``, ``image 3`` → ``3``);
    - ``choice``: one allowed letter, any case, optionally ``(B)``, ``B)``, ``B.`` or after
      ``option``/``answer``/``point``/``label`` (``Option b`` → ``B``);
    - ``scalar``: one number with an optional unit (``1834``, ``1,834``, ``-45``, ``1.5 m``);
    - ``vector`` / ``coord``: three / two comma-separated numbers, in ``[ ]`` or ``( )`` or bare.
 
 2. **Fallback** (no span parses): the **last** match of the type's pattern over the whole
-   response: label = an allowed word, case-insensitive, whole word; choice = an allowed letter
+   response: label = an allowed word, case-insensitive, whole word (nearest view: the last
+   ``image k`` / ``Image-k``, else the last free-standing integer 1–32); choice = an allowed letter
    written ``(X)``, else one following ``option``/``answer``/``point``/``label`` (``Answer: B``,
    ``the answer is B``), else a standalone capital letter (``B`` but not the ``A`` of ``A-D``,
    ``Image-A`` or ``A's``) — in all three forms only upper-case letters count, the first form
@@ -40,7 +44,8 @@ Units (scalar and vector subtasks):
 - a length unit right after a number (``mm``, ``millimetre(s)``/``millimeter(s)``, ``cm``,
   ``centimetre(s)``/``centimeter(s)``, ``m``, ``metre(s)``/``meter(s)``; any case, a space or
   none between) converts the number to mm: ``1.5 m`` → 1500, ``12 cm`` → 120;
-- a bare number is read in the subtask's unit (mm, or degrees for the two degree subtasks);
+- a bare number is read in the subtask's unit (mm, or degrees for the two degree subtasks; a
+  count for the N-view object count, where any unit makes the candidate unparsable);
 - **backtick spans**: a unit inside the span applies first; otherwise a unit written right after
   the closing backtick (spaces allowed, e.g. ```` `1.5` m ````) applies to the span's number —
   the generator writes ```` `1834` mm ````, so this unit is the common case. For a vector the
@@ -146,7 +151,7 @@ _UNITS = (
 )
 _UNIT_AFTER = rf"(?:\s*({_UNITS}))?"
 
-_LENGTH, _ANGLE = "length", "angle"
+_LENGTH, _ANGLE, _COUNT = "length", "angle", "count"
 _UNIT_TABLE: dict[str, tuple[str, int]] = {}
 for _names, _kind, _factor in (
     (("mm", "millimetre", "millimetres", "millimeter", "millimeters"), _LENGTH, 1),
@@ -165,6 +170,13 @@ _SCALAR_FALLBACK = re.compile(
     rf"(?=[-+\u2212.\d])(?<![\w.])(?<!\d,)(?<![A-Za-z]-)({_NUM})"
     rf"(?:`?\s*({_UNITS})|(?![\w]|\.\d|,\d))"
 )
+_IMAGE_NUMBER_SPAN = re.compile(
+    r"\s*(?:(?i:image|img|view)\s*[-#]?\s*)?#?(\d{1,2})\s*\.?\s*"
+)
+_IMAGE_NUMBER_FALLBACK = re.compile(r"(?i:\bimage)[\s-]*#?(\d{1,2})(?!\w|\.\d)")
+_FREE_INTEGER = re.compile(r"(?<![\w.,-])(\d{1,2})(?![\w]|[.,]\d)")
+_SEPARATORS = re.compile(r"[\s_-]+")
+_HYPHEN = r"[\s_-]+"  # a hyphen of a label word, also matched as spaces or underscores
 _BRACKETED_SPAN = re.compile(rf"\s*[\[(]([^\[\]()]*)[\])]{_UNIT_AFTER}\s*\.?\s*")
 _BRACKET_GROUP = re.compile(rf"[\[(]([^\[\]()\n]*)[\])](?:`?\s*({_UNITS}))?")
 
@@ -218,22 +230,26 @@ def _scaled(value: Number, factor: int) -> Number:
 class _Parser:
     """The span and fallback parsers of one subtask (built once, cached)."""
 
-    __slots__ = ("answer_type", "kind", "label_fallback", "letter_fallbacks", "options", "words")
+    __slots__ = ("answer_type", "kind", "label_fallback", "letter_fallbacks", "numbered",
+                 "options", "words")
 
     def __init__(self, subtask: str, answer_type: str) -> None:
         spec = SUBTASKS[subtask]
         self.answer_type = answer_type
-        self.kind = _ANGLE if spec.unit == "degrees" else _LENGTH
+        self.kind = {"degrees": _ANGLE, "count": _COUNT}.get(spec.unit or "", _LENGTH)
         self.options = spec.options
+        self.numbered = spec.numbered
         self.words: dict[str, str] = {}
         self.label_fallback: re.Pattern[str] | None = None
         self.letter_fallbacks: tuple[re.Pattern[str], ...] = ()
         if answer_type == "label":
             self.words = {option.lower(): option.lower() for option in spec.options}
+            # hyphenated words also match written with spaces or underscores
             # on the lower-cased response: the first letter, then "not preceded by a word
             # character", then the rest — a literal first keeps the regex scan fast
             alternatives = "|".join(
-                rf"{re.escape(w[0])}(?<!\w{re.escape(w[0])}){re.escape(w[1:])}\b"
+                rf"{re.escape(w[0])}(?<!\w{re.escape(w[0])})"
+                + _HYPHEN.join(re.escape(part) for part in w[1:].split("-")) + r"\b"
                 for w in (option.lower() for option in spec.options)
             )
             self.label_fallback = re.compile(alternatives)
@@ -272,7 +288,10 @@ class _Parser:
                     unit = tail.group(1)
             return self._number(number, unit)
         if answer_type == "label":
-            return self.words.get(text.strip().rstrip(".").strip().lower())
+            if self.numbered:
+                return self._image_number(_IMAGE_NUMBER_SPAN.fullmatch(text))
+            word = text.strip().rstrip(".").strip().lower()
+            return self.words.get(word) or self.words.get(_SEPARATORS.sub("-", word))
         if answer_type == "choice":
             return self._choice_span(text)
         match = _BRACKETED_SPAN.fullmatch(text)
@@ -308,9 +327,16 @@ class _Parser:
                     return value
             return None
         if answer_type == "label":
+            if self.numbered:
+                for pattern in (_IMAGE_NUMBER_FALLBACK, _FREE_INTEGER):
+                    for match in reversed(list(pattern.finditer(response))):
+                        value = self._image_number(match)
+                        if value is not None:
+                            return value
+                return None
             assert self.label_fallback is not None
             found = self.label_fallback.findall(response.lower())
-            return found[-1] if found else None
+            return self.words.get(_SEPARATORS.sub("-", found[-1])) if found else None
         if answer_type == "choice":
             for pattern in self.letter_fallbacks:
                 found = pattern.findall(response)
@@ -324,6 +350,12 @@ class _Parser:
         return None
 
     # --- values
+
+    def _image_number(self, match: re.Match[str] | None) -> str | None:
+        """The image number of a match (group 1) when it is an allowed one, as text."""
+        if match is None:
+            return None
+        return self.words.get(str(int(match.group(1))))
 
     def _number(self, text: str, unit: str | None) -> Number | None:
         if len(text) > MAX_NUMBER_CHARS:

@@ -4,6 +4,11 @@ A row pools the items of its benchmark subtasks (``correct / items`` over all of
 Average is the unweighted mean of the 12 row accuracies. The reference figures are the paper's
 printed accuracies in percent; the paper's benchmark items were never released, so they are a
 reference level, not an exact target.
+
+The nine N-view subtasks (:data:`NVIEW_SUBTASKS`, an extension beyond the paper) are in no row:
+reports show them in a table of their own (:data:`NVIEW_NAMES`) with the **N-view average**, the
+unweighted mean of their nine accuracies, beside the paper's 12 rows and Average, which they do
+not change.
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from multispa.tasks.templates import BENCHMARK_SUBTASKS, SUBTASKS
+from multispa.tasks.templates import BENCHMARK_SUBTASKS, NVIEW_SUBTASKS, SUBTASKS
 
 __all__ = [
+    "NVIEW_GROUP",
+    "NVIEW_NAMES",
+    "NVIEW_SUBTASKS",
     "OTHER_PUBLISHED_AVERAGES",
+    "PAPER_SUBTASKS",
     "REFERENCE_AVERAGES",
     "REFERENCE_MODELS",
     "REFERENCE_NOTES",
@@ -87,8 +96,27 @@ ROW_BY_KEY: Mapping[str, Row] = MappingProxyType({row.key: row for row in ROWS})
 ROW_OF_SUBTASK: Mapping[str, str] = MappingProxyType(
     {subtask: row.key for row in ROWS for subtask in row.subtasks}
 )
-if sorted(ROW_OF_SUBTASK) != sorted(BENCHMARK_SUBTASKS):  # pragma: no cover - table slip
+#: The paper's 26 benchmark-subtask keys (those of the 12 rows), in canonical order.
+PAPER_SUBTASKS: tuple[str, ...] = tuple(k for k in BENCHMARK_SUBTASKS if k not in NVIEW_SUBTASKS)
+if sorted(ROW_OF_SUBTASK) != sorted(PAPER_SUBTASKS):  # pragma: no cover - table slip
     raise RuntimeError("metrics.rows: the 12 rows must cover the 26 benchmark-subtask keys")
+
+#: Group id of the N-view keys where a row key is expected (e.g. VLMEvalKit's ``l2-category``).
+NVIEW_GROUP = "nview"
+#: Display names of the N-view subtasks, in table order.
+NVIEW_NAMES: Mapping[str, str] = MappingProxyType({
+    "nview_object_count": "Object count",
+    "nview_object_abs_distance": "Object distance – Absolute",
+    "nview_object_rel_distance": "Object distance – Relative",
+    "nview_rel_direction_easy": "Relative direction – Easy",
+    "nview_rel_direction_medium": "Relative direction – Medium",
+    "nview_rel_direction_hard": "Relative direction – Hard",
+    "nview_appearance_order": "Appearance order",
+    "nview_camera_path_length": "Camera path length",
+    "nview_nearest_view": "Nearest view",
+})
+if tuple(NVIEW_NAMES) != NVIEW_SUBTASKS:  # pragma: no cover - table slip
+    raise RuntimeError("metrics.rows: NVIEW_NAMES must list the N-view subtasks in order")
 
 
 def benchmark_key(record: Mapping[str, Any]) -> str:

@@ -12,6 +12,10 @@ lines. Output (:func:`score_records`), a JSON-able dict:
 - ``rows``: the 12 Table-2 rows in order, pooled over their subtasks, with interval, MRA and the
   paper's reference values;
 - ``subtasks``: per benchmark-subtask key, accuracy, interval, MRA, parse failures;
+- ``nview``: the N-view table (an extension beyond the paper, in no row): per N-view key in
+  table order its display name, accuracy, interval and MRA, and the **N-view average** (the
+  unweighted mean of the keys with items) with its interval; the 12 rows and their Average do
+  not include these keys;
 - ``object_movement``: ADT vs PStudio and static vs moving (``meta.track.point_moving``;
   a record without it counts as static iff its ``gt`` is zero);
 - ``reference``: the paper's rows, averages, other published averages and notes;
@@ -47,6 +51,7 @@ from multispa.metrics.aggregate import (
     Intervals,
     ItemOutcome,
     bootstrap_intervals,
+    nview_average,
     object_movement_breakdown,
     pool,
     row_stats,
@@ -56,6 +61,9 @@ from multispa.metrics.aggregate import (
 from multispa.metrics.judge import STATIC_TOLERANCE_MM, judge, named_metrics
 from multispa.metrics.parse import ParsedAnswer, parse_answer
 from multispa.metrics.rows import (
+    NVIEW_GROUP,
+    NVIEW_NAMES,
+    NVIEW_SUBTASKS,
     OTHER_PUBLISHED_AVERAGES,
     REFERENCE_AVERAGES,
     REFERENCE_MODELS,
@@ -222,6 +230,7 @@ def score_records(
         {row.key: row.stats.mra_pct if row.stats else None for row in rows}
     )
     total = pool(per_subtask.values())
+    nview_mean, nview_missing = nview_average(per_subtask)
     known = set(seen)
     unknown = sorted(pid for pid in predictions if pid not in known)
     return {
@@ -254,6 +263,7 @@ def score_records(
             "average_complete": not rows_missing,
             "rows_missing": list(rows_missing),
             "mra_row_mean_pct": mra_average,
+            "nview_average_pct": nview_mean,
         },
         "rows": [
             {
@@ -269,9 +279,28 @@ def score_records(
             }
             for row in rows
         ],
+        "nview": {
+            "subtasks": [
+                {
+                    "key": key,
+                    "name": NVIEW_NAMES[key],
+                    **(per_subtask.get(key) or GroupStats()).to_json(),
+                    "ci_pct": _interval(intervals.subtasks.get(key) if intervals else None),
+                    "mra_ci_pct": _interval(
+                        intervals.subtask_mra.get(key) if intervals else None
+                    ),
+                }
+                for key in NVIEW_SUBTASKS
+            ],
+            "average_pct": nview_mean,
+            "average_ci_pct": _interval(intervals.nview_average if intervals else None),
+            "average_subtasks": len(NVIEW_SUBTASKS) - len(nview_missing),
+            "average_complete": not nview_missing,
+            "subtasks_missing": list(nview_missing),
+        },
         "subtasks": {
             key: {
-                "row": ROW_OF_SUBTASK.get(key),
+                "row": ROW_OF_SUBTASK.get(key, NVIEW_GROUP if key in NVIEW_SUBTASKS else None),
                 **stats.to_json(),
                 "ci_pct": _interval(intervals.subtasks.get(key) if intervals else None),
                 "mra_ci_pct": _interval(intervals.subtask_mra.get(key) if intervals else None),
@@ -389,6 +418,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{row['short_name']:<28} {shown}  (n={row['n']})")
     average = report["summary"]["average_pct"]
     print(f"{'Average':<28} {'   -  ' if average is None else f'{average:6.2f}'}")
+    nview = report["nview"]
+    if nview["average_pct"] is not None:
+        for row in nview["subtasks"]:
+            value = row["accuracy_pct"]
+            shown = "   -  " if value is None else f"{value:6.2f}"
+            print(f"{row['name']:<28} {shown}  (n={row['n']})")
+        print(f"{'N-view average':<28} {nview['average_pct']:6.2f}")
     return 0
 
 

@@ -4,11 +4,12 @@ Sections: run summaries; the 12-row table (§7.3 order + Average) for every run,
 intervals, beside the paper's published columns (marked *published*: measured on the paper's own,
 unreleased items); when blind runs are given, the vision gain of each (sighted − blind per row,
 with the ``baseline:prior`` run as the floor; :mod:`multispa.report.vision`), a blind run's
-column following its sighted run's everywhere; one bar chart per row (inline SVG drawn here,
-no plotting library); the 26 benchmark-subtask tables (accuracy, interval, MRA, parse failures,
-n); the object-movement ADT/PStudio and static/moving breakdowns; an item browser (filter by
-run, subtask, verdict, text) showing each item's images, question, every run's raw answer,
-parsed value, ground truth and verdict.
+column following its sighted run's everywhere; when a run has N-view items, the N-view table
+(nine subtasks and their own N-view average, beside the 12 rows and never inside them); one bar
+chart per row (inline SVG drawn here, no plotting library); the benchmark-subtask tables
+(accuracy, interval, MRA, parse failures, n); the object-movement ADT/PStudio and static/moving
+breakdowns; an item browser (filter by run, subtask, verdict, text) showing each item's images,
+question, every run's raw answer, parsed value, ground truth and verdict.
 
 Safety: every text that comes from files (questions, model answers, run names, config values) is
 either written with :func:`html.escape` or shipped inside one JSON data block
@@ -38,6 +39,8 @@ from multispa import __version__
 from multispa.formats import gt_text, prompt_text
 from multispa.fs import check_output_file, write_output_file
 from multispa.metrics.rows import (
+    NVIEW_NAMES,
+    NVIEW_SUBTASKS,
     REFERENCE_AVERAGES,
     REFERENCE_MODELS,
     REFERENCE_NOTES,
@@ -178,6 +181,9 @@ def _run_cards(runs: Sequence[RunData], colours: Sequence[str]) -> str:
                       or (run.bench.manifest.get("content_sha256") if run.bench else None))
         if isinstance(bench_hash, str):
             facts.append(("Bench hash", bench_hash[:12]))
+        nview_average = _num((run.scores.get("nview") or {}).get("average_pct"))
+        if nview_average is not None:
+            facts.append(("N-view average", f"{format_pct(nview_average)} %"))
         instruction = run.config.get("instruction")
         if isinstance(instruction, Mapping) and "enabled" in instruction:
             facts.append(("Answer instruction", "on" if instruction["enabled"] else "off"))
@@ -303,6 +309,58 @@ def _vision_table(runs: Sequence[RunData], colours: Sequence[str],
 </table>
 </div>
 <ul class="notes">{"".join(f"<li>{_e(note)}</li>" for note in notes)}</ul>"""
+def _nview_table(runs: Sequence[RunData], colours: Sequence[str]) -> str:
+    """The N-view table: accuracy (95 % CI), MRA where it applies and n, per run, and the
+    N-view average (unweighted mean of the nine subtasks)."""
+    sections = [run.scores.get("nview") or {} for run in runs]
+    by_run = [{r.get("key"): r for r in section.get("subtasks") or [] if isinstance(r, Mapping)}
+              for section in sections]
+    head = "".join(
+        f'<th class="num run-col" style="--run:{c}"><span class="swatch"></span>{_e(run.label)}'
+        "</th>" for run, c in zip(runs, colours, strict=True))
+    body = []
+    for index, (key, name) in enumerate(NVIEW_NAMES.items(), start=1):
+        cells = [f'<th scope="row"><span class="rownum">{index}</span>{_e(name)} '
+                 f'<code class="muted">{_e(key)}</code></th>']
+        for rows, colour in zip(by_run, colours, strict=True):
+            row = rows.get(key) or {}
+            value = _num(row.get("accuracy_pct"))
+            if value is None or not row.get("n"):
+                cells.append('<td class="num empty">–</td>')
+                continue
+            ci = _ci(row.get("ci_pct"))
+            mra = _num(row.get("mra_pct"))
+            extra = f" · MRA {mra:.1f}" if mra is not None else ""
+            cells.append(
+                f'<td class="num bar-cell" style="--v:{max(0.0, min(100.0, value)):.2f}%;'
+                f'--run:{colour}" title="{_e(row.get("correct"))}/{_e(row.get("n"))} correct">'
+                f'<span class="val">{value:.2f}</span><span class="ci">'
+                f'{_e(_ci_text(ci))}{_e(extra)} · n {_e(row.get("n"))}</span></td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    cells = ['<th scope="row">N-view average</th>']
+    for section, colour in zip(sections, colours, strict=True):
+        value = _num(section.get("average_pct"))
+        if value is None:
+            cells.append('<td class="num empty">–</td>')
+            continue
+        ci = _ci(section.get("average_ci_pct"))
+        cells.append(
+            f'<td class="num bar-cell" style="--v:{max(0.0, min(100.0, value)):.2f}%;'
+            f'--run:{colour}" title="unweighted mean of {_e(section.get("average_subtasks"))} '
+            f'N-view subtasks"><span class="val">{value:.2f}</span><span class="ci">'
+            f'{_e(_ci_text(ci))}</span></td>')
+    body.append('<tr class="avg">' + "".join(cells) + "</tr>")
+    return f"""
+<div class="table-wrap">
+<table class="main-table nview-table">
+  <thead><tr><th>N-view subtask</th>{head}</tr></thead>
+  <tbody>{"".join(body)}</tbody>
+</table>
+</div>
+<ul class="notes"><li>An extension beyond the paper: questions about a whole scene seen through a
+view set of several images. The N-view average is the unweighted mean of the nine subtasks; the
+12 rows and their Average above do not include them. The object count is right only when exact;
+the two millimetre subtasks use the 20 % rule and report MRA.</li></ul>"""
 
 
 def _bar_chart(title: str, series: Sequence[tuple[str, float | None, tuple[float, float] | None,
@@ -385,10 +443,13 @@ def _subtask_tables(runs: Sequence[RunData], colours: Sequence[str]) -> str:
     head = "".join('<th class="num">Acc %</th><th class="num">95 % CI</th><th class="num">MRA %'
                    '</th><th class="num">Parse fail</th><th class="num">n</th>' for _ in runs)
     body = []
-    for row in ROWS:
-        body.append(f'<tr class="rowgroup"><th colspan="{1 + 5 * len(runs)}">{_e(row.name)}'
+    groups = [(row.name, row.subtasks) for row in ROWS]
+    if any(key in subtasks for subtasks in per_run for key in NVIEW_SUBTASKS):
+        groups.append(("N-view (extension beyond the paper)", NVIEW_SUBTASKS))
+    for group_name, keys in groups:
+        body.append(f'<tr class="rowgroup"><th colspan="{1 + 5 * len(runs)}">{_e(group_name)}'
                     "</th></tr>")
-        for key in row.subtasks:
+        for key in keys:
             cells = [f'<th scope="row"><code>{_e(key)}</code></th>']
             for subtasks in per_run:
                 stats = subtasks.get(key)
@@ -539,7 +600,8 @@ def _browser_data(runs: Sequence[RunData], colours: Sequence[str], per_key: int 
         records.append({
             "id": rid,
             "key": keys[rid],
-            "row": _ROW_SHORT.get(ROW_OF_SUBTASK.get(keys[rid], ""), ""),
+            "row": _ROW_SHORT.get(ROW_OF_SUBTASK.get(keys[rid], ""), "")
+                   or ("N-view" if keys[rid] in NVIEW_SUBTASKS else ""),
             "type": item.get("answer_type"),
             "q": prompt_text(str(item["text"])) if "text" in item else None,
             "gt": gt_text(item) if "gt" in item else None,
@@ -547,6 +609,7 @@ def _browser_data(runs: Sequence[RunData], colours: Sequence[str], per_key: int 
             "out": outs,
         })
     key_order = [k for row in ROWS for k in row.subtasks if k in ids_by_key]
+    key_order += [k for k in NVIEW_SUBTASKS if k in ids_by_key]
     key_order += sorted(k for k in ids_by_key if k not in key_order)
     return {
         "runs": [{"label": run.label, "colour": c} for run, c in zip(runs, colours, strict=True)],
@@ -901,11 +964,18 @@ def render_html(runs: Sequence[RunData], *, title: str = "MultiSPA benchmark rep
          "of the 12 rows. Published columns are the paper's printed figures, measured on its "
          "own (unreleased) items.", _main_table(runs, colours) + _notes()),
         *([("vision", "Vision gain: sighted vs blind",
-            "What each model gets from seeing the images: accuracy in % with and without them.",
-            _vision_table(runs, colours, pairs))] if pairs else []),
+           "What each model gets from seeing the images: accuracy in % with and without them.",
+           _vision_table(runs, colours, pairs))] if pairs else []),
+    ]
+    if any((run.scores.get("nview") or {}).get("average_pct") is not None for run in runs):
+        sections.append(
+            ("nview", "N-view tasks: nine subtasks and their average",
+             "Accuracy in % (95 % CI), beside the 12 rows: questions that need a whole view set "
+             "of several images.", _nview_table(runs, colours)))
+    sections += [
         ("charts", "Row by row", "Runs with 95 % intervals; hatched bars are published values.",
          _charts(runs, colours)),
-        ("subtasks", "The 26 benchmark subtasks",
+        ("subtasks", "The benchmark subtasks",
          "Accuracy, interval, mean relative accuracy (scalar and vector subtasks), parse "
          "failures and item count per benchmark key.", _subtask_tables(runs, colours)),
         ("breakdowns", "Object movement: ADT vs PStudio, static vs moving",

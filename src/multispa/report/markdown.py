@@ -1,11 +1,14 @@
-"""The 12-row table (paper's Table 2 layout) as Markdown, for READMEs and papers.
+"""The 12-row table (paper's Table 2 layout) as Markdown, for READMEs and papers, and the N-view
+table beside it.
 
 One column per run (accuracy %, two decimals, from ``scores.json``), then the paper's published
 columns (Multi-SpatialMLLM, InternVL2-8B, GPT-4o) marked ``†``; the 12 rows in the paper's
 order and the **Average** (for runs: the scorer's unweighted mean of the rows present; an Average
 over fewer than 12 rows is starred). A blind run follows its sighted run, and a **Vision gain**
 column (sighted − blind, points) follows the pair; a ``baseline:prior`` run on the same
-benchmark is marked as their floor (:mod:`multispa.report.vision`).
+benchmark is marked as their floor (:mod:`multispa.report.vision`). When a run has N-view items,
+a second table follows with the nine N-view subtasks and their own **N-view average**
+(:func:`nview_markdown_table`).
 
 Run names are written as literal text (:func:`escape_markdown`), so a name holding ``|``, ``*``,
 ``<tag>`` or a link renders as itself and keeps the table's columns.
@@ -16,7 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from multispa.metrics.rows import REFERENCE_AVERAGES, REFERENCE_MODELS, REFERENCE_ROWS, ROWS
+from multispa.metrics.rows import (
+    NVIEW_NAMES,
+    REFERENCE_AVERAGES,
+    REFERENCE_MODELS,
+    REFERENCE_ROWS,
+    ROWS,
+)
 from multispa.report.load import RunData
 from multispa.report.vision import FLOOR_MODEL, arrange_runs, format_gain, vision_gain, vision_pairs
 
@@ -24,6 +33,7 @@ __all__ = [
     "escape_markdown",
     "format_pct",
     "markdown_table",
+    "nview_markdown_table",
     "run_average_pct",
     "run_row_values",
 ]
@@ -78,6 +88,19 @@ def _ci_text(ci: object) -> str:
     return ""
 
 
+def _average_cell(scores: Mapping[str, Any], with_ci: bool) -> tuple[str, bool]:
+    """The text of an average cell (``average_pct``, starred when ``average_complete`` is False,
+    with ``average_ci_pct`` when asked) and whether it is starred."""
+    value = scores.get("average_pct")
+    text = format_pct(value if isinstance(value, int | float) else None)
+    partial = value is not None and scores.get("average_complete") is False
+    if partial:
+        text += "*"
+    if with_ci and value is not None:
+        text += _ci_text(scores.get("average_ci_pct"))
+    return text, partial
+
+
 def markdown_table(runs: Sequence[RunData], *, published: bool = True,
                    with_ci: bool = False) -> str:
     """The Markdown table (with a note under it) for ``runs`` and the published rows.
@@ -120,17 +143,10 @@ def markdown_table(runs: Sequence[RunData], *, published: bool = True,
                 cells.append(format_gain(gains[index][row.key]))
         cells += [format_pct(REFERENCE_ROWS[m][row.key]) for m in models]
         lines.append("| " + " | ".join(cells) + " |")
+    averages = [_average_cell(run.scores.get("summary") or {}, with_ci) for run in runs]
+    partial = any(star for _, star in averages)
     average_cells = ["**Average**"]
-    partial = False
-    for index, run in enumerate(runs):
-        summary = run.scores.get("summary") or {}
-        average = values[index]["average"]
-        text = format_pct(average)
-        if average is not None and summary.get("average_complete") is False:
-            text += "*"
-            partial = True
-        if with_ci and average is not None:
-            text += _ci_text(summary.get("average_ci_pct"))
+    for index, (text, _) in enumerate(averages):
         average_cells.append(f"**{text}**")
         if index in gains:
             average_cells.append(f"**{format_gain(gains[index]['average'])}**")
@@ -156,4 +172,40 @@ def markdown_table(runs: Sequence[RunData], *, published: bool = True,
         notes.append("\\* Average over the rows present only (some rows have no items).")
     if with_ci:
         notes.append("Run cells give the 95 % percentile-bootstrap interval in parentheses.")
+    text = "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
+    nview = nview_markdown_table(runs, with_ci=with_ci)
+    return text + ("\n" + nview if nview else "")
+
+
+def nview_markdown_table(runs: Sequence[RunData], *, with_ci: bool = False) -> str:
+    """The N-view table (nine subtasks and the N-view average, accuracy %) for ``runs``, or
+    ``""`` when no run has N-view items. It sits beside the 12-row table, never inside it."""
+    sections = [run.scores.get("nview") or {} for run in runs]
+    if all(section.get("average_pct") is None for section in sections):
+        return ""
+    header = ["N-view subtask", *(_cell(run.label) for run in runs)]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    by_run = [{row.get("key"): row for row in section.get("subtasks") or []
+               if isinstance(row, Mapping)} for section in sections]
+    for key, name in NVIEW_NAMES.items():
+        cells = [name]
+        for rows in by_run:
+            row = rows.get(key) or {}
+            value = row.get("accuracy_pct")
+            text = format_pct(value if isinstance(value, int | float) else None)
+            if with_ci and isinstance(value, int | float):
+                text += _ci_text(row.get("ci_pct"))
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
+    averages = [_average_cell(section, with_ci) for section in sections]
+    partial = any(star for _, star in averages)
+    average_cells = ["**N-view average**", *(f"**{text}**" for text, _ in averages)]
+    lines.append("| " + " | ".join(average_cells) + " |")
+    notes = ["N-view subtasks (an extension beyond the paper): accuracy in %; the N-view average "
+             "is the unweighted mean of the nine subtasks and is not part of the Average of the "
+             "12 rows. The object count is right only when exact; the two millimetre subtasks "
+             "use the 20 % rule."]
+    if partial:
+        notes.append("\\* Average over the N-view subtasks present only.")
     return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"

@@ -22,6 +22,7 @@ class SynthSettings:
     """
 
     frames_per_scene: int
+    tour_frames_per_scene: int
     color_size: tuple[int, int]
     depth_size: tuple[int, int]
     mesh_spacing_m: float
@@ -45,6 +46,7 @@ class SynthSettings:
 
 DEFAULT_SETTINGS = SynthSettings(
     frames_per_scene=240,
+    tour_frames_per_scene=100,
     color_size=(1296, 968),
     depth_size=(640, 480),
     mesh_spacing_m=0.03,
@@ -69,6 +71,7 @@ DEFAULT_SETTINGS = SynthSettings(
 SMALL_SETTINGS = dataclasses.replace(
     DEFAULT_SETTINGS,
     frames_per_scene=60,
+    tour_frames_per_scene=90,
     color_size=(160, 120),
     depth_size=(80, 60),
     mesh_spacing_m=0.1,

@@ -1,10 +1,11 @@
 """One synthetic ScanNet scene in the raw layout (spec §2.1) plus its ground-truth sidecar.
 
-The world is modelled in the **aligned** frame (+z up, room [0, room_max]); the files hold the
-raw frame ``raw = inverse(A) · aligned`` for mesh vertices and poses, with A written as
-``axisAlignment`` in ``<scene>.txt``. Colour (JPEG) and depth (uint16 mm, zlib) are ray cast
-from the same pose through their own intrinsics; a few frames get all −inf poses (their images
-are still written). See ``write_scene`` for the sidecar's content.
+The world is modelled in the **aligned** frame (+z up, room [0, room_max]); the files hold the raw
+frame ``raw = inverse(A) · aligned`` for mesh vertices and poses, with A written as
+``axisAlignment`` in ``<scene>.txt``. The camera makes a hand-held scan of a few objects, then a
+room tour (:mod:`multispa.synth.room_tour`) that views the whole room. Colour (JPEG) and depth
+(uint16 mm, zlib) are ray cast from the same pose through their own intrinsics; a few frames get
+all −inf poses (their images are still written). See ``write_scene`` for the sidecar's content.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from multispa.synth.catalogue import (
 )
 from multispa.synth.config import SynthSettings
 from multispa.synth.raycast import BoxSet, render_view
+from multispa.synth.room_tour import room_tour
 from multispa.synth.scannet_mesh import SceneMesh, aggregation_json, build_scene_mesh, segs_json
 from multispa.synth.scannet_variants import room_variant
 from multispa.synth.scannet_writer import (
@@ -258,6 +260,11 @@ def build_scan(
             *(quantise_pixels(v) for v in (exact.fx, exact.fy, exact.cx, exact.cy)),
             *settings.depth_size,
         )
+    # The room tour (for the N-view questions) continues the scan; it draws no random numbers,
+    # so the scan, the intrinsics and the alignment are the same with or without it.
+    tour = room_tour(world.objects, world.room_max, settings.tour_frames_per_scene,
+                     settings.fps, poses[-1])
+    poses = np.concatenate([poses, tour])
     return SceneModel(
         world=world,
         index=room.index,

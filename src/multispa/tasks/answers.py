@@ -6,7 +6,8 @@ Convention:
     - a scalar is written bare (``1834``, ``-45``), a coordinate ``[ 412 , 655 ]`` and a vector
       ``[ 12 , -40 , 300 ]``: spaces inside the brackets and around the commas, the minus sign
       attached to its number;
-    - labels are lower-case words (``left``), choices upper-case letters (``B``);
+    - labels are lower-case words (``left``, ``front-left``) or an image number (``3``), choices
+      upper-case letters (``B``);
     - the answer phrasing holds the value exactly once inside one backtick pair; the unit word stays
       outside (``... is `1834` mm.``). Templates never contain backticks: :func:`format_answer`
       returns the backticked text that the renderer places at ``${answer}``.
@@ -46,7 +47,7 @@ __all__ = [
 AnswerType = Literal["label", "choice", "scalar", "vector", "coord"]
 ANSWER_TYPES: tuple[str, ...] = ("label", "choice", "scalar", "vector", "coord")
 
-_LABEL_RE = re.compile(r"[a-z]+(?: [a-z]+)*")
+_LABEL_RE = re.compile(r"[a-z0-9]+(?:[ -][a-z0-9]+)*")  # left, front-left, 3 (an image number)
 _CHOICE_RE = re.compile(r"[A-Z]")
 
 
@@ -125,7 +126,8 @@ def format_value(answer_type: str, gt: object) -> str:
     """The ground truth ``gt`` as the text that goes between the backticks.
 
     Args:
-        answer_type: ``label`` (a word, lower-cased), ``choice`` (a letter, upper-cased),
+        answer_type: ``label`` (lower-case words, hyphenated words or an image number),
+            ``choice`` (a letter, upper-cased),
             ``scalar`` (int), ``vector`` (three ints, mm) or ``coord`` (two ints, 0..999).
         gt: the value, in the record's ``gt`` form.
 

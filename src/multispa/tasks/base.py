@@ -31,6 +31,9 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 from PIL import Image
 
+from multispa.errors import ConfigError
+from multispa.tasks.templates import DEFAULT_VIEWS, MAX_VIEWS, MIN_VIEWS
+
 SPLITS = ("train", "val")
 
 
@@ -117,11 +120,26 @@ class GenerateSettings:
         mcq_difficulty: ``"easy"`` (default, the benchmark's) or ``"hard"`` distractors (rule 8f).
         jpeg_quality: quality of annotated (dot) images.
         object_pairs_cap: max minimal covering pairs per (object, dimension) in training (§4.6).
+        views: images per N-view prompt (the size of a view set), 2–32.
+        view_sets_per_scene: view sets drawn per scene for the N-view family (None: one per 200
+            kept frames, at least one).
     """
 
     mcq_difficulty: str = "easy"
     jpeg_quality: int = 90
     object_pairs_cap: int = 300
+    views: int = DEFAULT_VIEWS
+    view_sets_per_scene: int | None = None
+
+    def __post_init__(self) -> None:
+        if (isinstance(self.views, bool) or not isinstance(self.views, int)
+                or not MIN_VIEWS <= self.views <= MAX_VIEWS):
+            raise ConfigError(
+                f"views must be an integer from {MIN_VIEWS} to {MAX_VIEWS}, got {self.views!r}"
+            )
+        sets = self.view_sets_per_scene
+        if sets is not None and (isinstance(sets, bool) or not isinstance(sets, int) or sets < 1):
+            raise ConfigError(f"view sets per scene must be a positive integer, got {sets!r}")
 
 
 @dataclass
@@ -194,6 +212,9 @@ class UnitContext:
             except OSError:
                 temporary.write_bytes(source.read_bytes())
             os.replace(temporary, target)
+            # When another worker linked the same cached file at ``target`` meanwhile, both names
+            # are the same inode and rename(2) leaves them both in place: drop the temporary one.
+            temporary.unlink(missing_ok=True)
         self._linked.add(frame)
         return relative
 

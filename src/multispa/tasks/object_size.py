@@ -64,7 +64,11 @@ __all__ = [
     "STRUCTURAL_LABELS",
     "ObjectSizeFamily",
     "eligibility_problem",
+    "excluded_problem",
+    "label_key",
     "minimal_pairs",
+    "naming_problem",
+    "scene_label_counts",
     "visible_positions",
 ]
 
@@ -80,9 +84,82 @@ COVER_FRACTION = 0.9  # spec §5.4: a set covers when it spans 90 % of the box e
 _BOX_KEYS = ("height_m", "length_m", "width_m")  # meta.dims_mm order
 
 
-def _label_key(obj: Mapping[str, Any]) -> str:
+def label_key(obj: Mapping[str, Any]) -> str:
     """The label as compared by rule 8g: stripped and lower-cased."""
     return str(obj["label"]).strip().lower()
+
+
+_label_key = label_key
+
+
+def scene_label_counts(objects: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    """How many of a scene's ``objects.json`` rows with at least one vertex carry each label
+    (:func:`label_key`; rule 8n): the ``same_label`` counts that :func:`naming_problem` and
+    :func:`eligibility_problem` take."""
+    return Counter(label_key(obj) for obj in objects if int(obj.get("num_vertices", 0)) > 0)
+
+
+def scene_class_counts(objects: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    """How many of a scene's rows with at least one vertex share each ``nyu40_class`` (rule 8n;
+    empty without a label map)."""
+    return Counter(
+        obj["nyu40_class"] for obj in objects
+        if obj.get("nyu40_class") and int(obj.get("num_vertices", 0)) > 0
+    )
+
+
+def same_class_count(obj: Mapping[str, Any], classes: Counter[str]) -> int:
+    """The ``same_class`` count of ``obj`` under :func:`scene_class_counts` (1 without a class)."""
+    return classes[obj["nyu40_class"]] if obj.get("nyu40_class") else 1
+
+
+def excluded_problem(obj: Mapping[str, Any]) -> str | None:
+    """Why ``obj`` (an ``objects.json`` row) is not an object for the questions at all (rule 8g),
+    or None: ``empty_object`` (no vertex or box), ``structural`` (wall, floor, ceiling, window,
+    object) or ``object_too_small`` (largest box dimension under 0.1 m)."""
+    box = obj.get("box")
+    if box is None or int(obj.get("num_vertices", 0)) == 0:
+        return "empty_object"
+    if label_key(obj) in STRUCTURAL_LABELS:
+        return "structural"
+    if max(float(box[key]) for key in _BOX_KEYS) < MIN_SIZE_M:
+        return "object_too_small"
+    return None
+
+
+def naming_problem(
+    obj: Mapping[str, Any], same_label: int = 1, same_class: int = 1
+) -> str | None:
+    """Why ``obj`` cannot be referred to by its label alone (rules 8g, 8n), or None.
+
+    The label must be unique among the scene's annotated objects (and, with a label map, its
+    NYU40 class too), usable in a prompt, and the object not excluded
+    (:func:`excluded_problem`). Object size and the N-view family ("nameable" objects) share
+    this rule.
+
+    Args:
+        obj: the object's row (``label``, ``label_count``, ``num_vertices``, ``box``).
+        same_label: how many objects of the scene with vertices carry its label (lower-cased,
+            stripped), as counted by :func:`scene_label_counts`; the label is repeated if this
+            or ``label_count`` exceeds 1.
+        same_class: how many objects of the scene with vertices share its ``nyu40_class``
+            (:func:`same_class_count`; 1 when it has none, i.e. without a label map).
+
+    Returns:
+        One of ``empty_object``, ``structural``, ``repeated_label``, ``shared_nyu40_class``,
+        ``unusable_label``, ``object_too_small`` (checked in that order), or None.
+    """
+    problem = excluded_problem(obj)
+    if problem in ("empty_object", "structural"):
+        return problem
+    label = str(obj["label"])
+    if max(int(obj["label_count"]), int(same_label)) > 1:
+        return "repeated_label"
+    if int(same_class) > 1:
+        return "shared_nyu40_class"
+    if not label.strip() or any(bad in label for bad in ("`", "\n", "\r", "<image>")):
+        return "unusable_label"
+    return problem
 
 
 def eligibility_problem(
@@ -101,24 +178,13 @@ def eligibility_problem(
 
     Returns:
         One of ``empty_object``, ``structural``, ``repeated_label``, ``shared_nyu40_class``,
-        ``unusable_label``, ``object_too_small``, ``dimension_too_small`` (checked in that
-        order), or None.
+        ``unusable_label``, ``object_too_small`` (:func:`naming_problem`),
+        ``dimension_too_small`` (checked in that order), or None.
     """
-    box = obj.get("box")
-    if box is None or int(obj.get("num_vertices", 0)) == 0:
-        return "empty_object"
-    label = str(obj["label"])
-    if _label_key(obj) in STRUCTURAL_LABELS:
-        return "structural"
-    if max(int(obj["label_count"]), int(same_label)) > 1:
-        return "repeated_label"
-    if int(same_class) > 1:
-        return "shared_nyu40_class"
-    if not label.strip() or any(bad in label for bad in ("`", "\n", "\r", "<image>")):
-        return "unusable_label"
-    if max(float(box[key]) for key in _BOX_KEYS) < MIN_SIZE_M:
-        return "object_too_small"
-    if float(box[DIMENSIONS[subtask][0]]) < MIN_SIZE_M:
+    problem = naming_problem(obj, same_label, same_class)
+    if problem is not None:
+        return problem
+    if float(obj["box"][DIMENSIONS[subtask][0]]) < MIN_SIZE_M:
         return "dimension_too_small"
     return None
 
@@ -173,12 +239,12 @@ def _unit_candidates(
 ) -> list[_Candidate]:
     """Eligible objects of one scene with at least one minimal pair, in row order."""
     found: list[_Candidate] = []
-    present = [obj for obj in cache.objects if int(obj.get("num_vertices", 0)) > 0]
-    counts = Counter(_label_key(obj) for obj in present)
-    classes = Counter(obj.get("nyu40_class") for obj in present if obj.get("nyu40_class"))
+    counts = scene_label_counts(cache.objects)
+    classes = scene_class_counts(cache.objects)
     for row, obj in enumerate(cache.objects):
-        same_class = classes[obj["nyu40_class"]] if obj.get("nyu40_class") else 1
-        problem = eligibility_problem(obj, subtask, counts[_label_key(obj)], same_class)
+        problem = eligibility_problem(
+            obj, subtask, counts[_label_key(obj)], same_class_count(obj, classes)
+        )
         if problem is None:
             pairs = minimal_pairs(cache, row, subtask)
             problem = None if pairs.shape[0] else "no_covering_pair"

@@ -41,6 +41,7 @@ from multispa.tasks.templates import (
     SubtaskSpec,
     compiled_templates,
     fill_template,
+    image_prefix,
 )
 
 if TYPE_CHECKING:
@@ -100,6 +101,8 @@ def _json_scalar(value: object) -> str:
         return float.__repr__(value)
     if type(value) is str:
         return encode_basestring_ascii(value)
+    if isinstance(value, list | tuple):  # N-view records key on several object ids
+        return "[" + ",".join([_json_scalar(item) for item in value]) + "]"
     return json.dumps(value)
 
 
@@ -143,7 +146,7 @@ class RecordIds:
         self,
         texts: list[tuple[str, str]],
         points_2dp: Sequence[Sequence[Sequence[float]]],
-        object_id: int | None,
+        object_id: int | Sequence[int] | None,
         track: int | None,
         ask: str | None,
         reversed_pair: bool,
@@ -161,12 +164,16 @@ class RecordIds:
         self,
         frames: Sequence[int],
         points_2dp: Sequence[Sequence[Sequence[float]]],
-        object_id: int | None = None,
+        object_id: int | Sequence[int] | None = None,
         track: int | None = None,
         ask: str | None = None,
         reversed_pair: bool = False,
     ) -> str:
-        """The record id; ``points_2dp`` already in :func:`pixel_points` form."""
+        """The record id; ``points_2dp`` already in :func:`pixel_points` form.
+
+        ``object_id`` is one ScanNet ``objectId``, or for N-view records the list of the ids a
+        question refers to (written as a compact JSON list in the key).
+        """
         texts = [self._frames.get(f) or self._frame_texts(f) for f in frames]
         key = self._key_json(texts, points_2dp, object_id, track, ask, reversed_pair)
         digest = hashlib.sha256(key.encode()).hexdigest()
@@ -206,7 +213,7 @@ def record_id(
     scene_or_clip: str,
     frames: Sequence[int],
     points: Sequence[Sequence[Sequence[float]]],
-    object_id: int | None = None,
+    object_id: int | Sequence[int] | None = None,
     track: int | None = None,
     ask: str | None = None,
     reversed_pair: bool = False,
@@ -326,16 +333,17 @@ def _assemble(
     (:func:`build_record` passes False and runs the full :func:`validate_record` instead).
     """
     if check:
-        count = spec.num_images
+        count = len(images)
+        low, high = spec.image_range
         if (
-            len(images) != count
+            not low <= count <= high
             or len(frames) != count
             or len(points) != count
             or len(width_list) != count
             or len(height_list) != count
         ):
             raise RecordError(
-                f"record {record_id}: {count} images expected, got image {len(images)}, "
+                f"record {record_id}: {low}..{high} images expected, got image {len(images)}, "
                 f"frames {len(frames)}, points {len(points)}, sizes "
                 f"{len(width_list)}/{len(height_list)}"
             )
@@ -433,8 +441,9 @@ class RecordMaker:
             variant: (*self.templates.lists[variant], self.templates.sizes(variant))
             for variant in self.spec.variants
         }
-        # Per variant, the human turns already rendered, by (description, question) index, when
-        # neither list holds a field (the turn is then the same for every record); else None.
+        # Per variant, the human turns (image prefix excluded) already rendered, by (description,
+        # question) index, when neither list holds a field (the turn is then the same for every
+        # record); else None.
         self._humans: dict[str | None, dict[tuple[int, int], str] | None] = {
             variant: {} if all(len(c) == 1 for c in (*descriptions, *questions)) else None
             for variant, (descriptions, questions, _) in self.templates.lists.items()
@@ -481,14 +490,17 @@ class RecordMaker:
         question = ((words >> 64) & _WORD_MASK) % n_question
         answer = (words >> 128) % n_answer
         humans = self._humans[variant]
-        human = None if humans is None else humans.get((description, question))
-        if human is None:
-            human = (
-                f"{self.templates.prefix}{fill_template(descriptions[description], fields)}\n"
+        body = None if humans is None else humans.get((description, question))
+        if body is None:
+            body = (
+                f"{fill_template(descriptions[description], fields)}\n"
                 f"{fill_template(questions[question], fields)}"
             )
             if humans is not None:
-                humans[description, question] = human
+                humans[description, question] = body
+        count = len(images)
+        prefix = self.templates.prefix if count == self.spec.num_images else image_prefix(count)
+        human = prefix + body
         chunks = answers[answer]
         gpt = (
             f"{chunks[0]}{fields[chunks[1]]}{chunks[2]}"

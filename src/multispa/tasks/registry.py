@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from multispa.errors import ConfigError
 from multispa.tasks.base import TaskFamily
-from multispa.tasks.templates import FAMILIES, SUBTASKS
+from multispa.tasks.templates import FAMILIES, NVIEW_SUBTASKS, SUBTASKS
 
 _CLASSES: Mapping[str, str] = {
     "depth": "multispa.tasks.depth:DepthFamily",
@@ -15,6 +15,7 @@ _CLASSES: Mapping[str, str] = {
     "camera_movement": "multispa.tasks.camera_movement:CameraMovementFamily",
     "object_movement": "multispa.tasks.object_movement:ObjectMovementFamily",
     "object_size": "multispa.tasks.object_size:ObjectSizeFamily",
+    "nview": "multispa.tasks.nview:NViewFamily",
 }
 
 #: Training quotas: the upstream engine's (spec §4.1–4.6); None = keep every candidate.
@@ -41,6 +42,8 @@ TRAIN_QUOTAS: Mapping[str, int | None] = {
     "object_size_height": None,
     "object_size_width": None,
     "object_size_length": None,
+    # N-view: every eligible question up to the per-view-set caps (multispa.tasks.nview).
+    **{name: None for name in NVIEW_SUBTASKS},
 }
 
 #: Benchmark-pool size per benchmark-subtask key (spec §5.7); object movement: per source.

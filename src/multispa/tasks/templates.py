@@ -60,7 +60,11 @@ from multispa.errors import ConfigError
 
 __all__ = [
     "BENCHMARK_SUBTASKS",
+    "DEFAULT_VIEWS",
     "FAMILIES",
+    "MAX_VIEWS",
+    "MIN_VIEWS",
+    "NVIEW_SUBTASKS",
     "SUBTASKS",
     "CompiledTemplates",
     "FamilyTemplates",
@@ -85,7 +89,10 @@ FAMILIES: tuple[str, ...] = (
     "camera_movement",
     "object_movement",
     "object_size",
+    "nview",
 )
+#: Images of an N-view prompt: the default view count and the allowed range (``--views``).
+DEFAULT_VIEWS, MIN_VIEWS, MAX_VIEWS = 8, 2, 32
 DEFAULT = "default"  # variant key of subtasks without variants
 MIN_DESCRIPTIONS, MIN_QUESTIONS, MIN_ANSWERS = 10, 15, 10
 ANSWER_TEXT_FIELDS = frozenset({"label", "marker"})  # fields an answer phrasing may repeat
@@ -94,7 +101,7 @@ KeywordGroups = tuple[tuple[str, ...], ...]  # all groups must match; any word o
 
 _MM = ("mm", "millimetre", "millimetres", "millimeter", "millimeters")
 _DEGREES = ("degree", "degrees")
-_UNIT_WORDS = {"mm": _MM, "degrees": _DEGREES}
+_UNIT_WORDS: Mapping[str, tuple[str, ...]] = {"mm": _MM, "degrees": _DEGREES, "count": ()}
 NOTE_KEYWORDS: Mapping[str, KeywordGroups] = MappingProxyType(
     {
         "coordinate_note": (
@@ -111,6 +118,16 @@ NOTE_KEYWORDS: Mapping[str, KeywordGroups] = MappingProxyType(
         "depth_note": (("viewing axis", "optical axis"), ("not",), ("straight-line",)),
         "frame_note": (("first",), ("gravity",)),
         "dimension_note": (("horizontal", "vertical"),),
+        "views_note": (("static", "unchanged", "does not change"), ("order",)),
+        "count_note": (("once",),),
+        "distance_note": (("closest",), ("point", "points")),
+        "direction_note": (
+            ("floor plan", "from above", "top-down"), ("standing", "stand"),
+            ("facing", "looking", "faces"),
+        ),
+        "appearance_note": (("first",), ("appear", "appears", "appearance")),
+        "path_note": (("centre", "center"), ("straight",)),
+        "nearest_note": (("camera",), ("centre", "center"), ("closest", "nearest")),
     }
 )
 
@@ -121,9 +138,12 @@ class SubtaskSpec:
 
     Attributes:
         name, family, answer_type: identifiers of spec §1.3.
-        num_images: ``<image>`` tokens in the prompt.
-        unit: ``"mm"``, ``"degrees"`` or ``None``.
-        options: allowed label words or choice letters (``()`` for numeric answers).
+        num_images: ``<image>`` tokens in the prompt (N-view subtasks: the default view count).
+        image_range: the allowed number of images, ``(low, high)``: ``(num_images,
+            num_images)``, or ``(MIN_VIEWS, MAX_VIEWS)`` for the N-view subtasks.
+        unit: ``"mm"``, ``"degrees"``, ``"count"`` (an integer count: exact) or ``None``.
+        options: allowed label words or choice letters (``()`` for numeric answers); for a
+            ``numbered`` subtask the image numbers ``"1"`` … ``"32"``.
         fields: fields the generator passes besides ``answer`` (all of them, always).
         shown_fields: fields every description+question combination must contain.
         notes: notes every description+question combination must contain.
@@ -131,12 +151,15 @@ class SubtaskSpec:
         prompt_keywords: keyword groups every combination (notes expanded) must contain.
         question_keywords: keyword groups every question itself states (answer form, unit).
         answer_keywords: keyword groups every answer phrasing contains (unit word).
+        numbered: the answer is an image number ``k`` of ``Image-k`` (N-view nearest view); the
+            allowed values are ``1`` … the record's image count.
     """
 
     name: str
     family: str
     answer_type: str
     num_images: int
+    image_range: tuple[int, int]
     unit: str | None
     options: tuple[str, ...]
     fields: tuple[str, ...]
@@ -146,24 +169,34 @@ class SubtaskSpec:
     prompt_keywords: KeywordGroups
     question_keywords: KeywordGroups
     answer_keywords: KeywordGroups
+    numbered: bool = False
+
+    def options_for(self, num_images: int) -> tuple[str, ...]:
+        """The allowed answers of a record with ``num_images`` images (``options``, or the
+        image numbers ``1`` … ``num_images`` for a numbered subtask)."""
+        return self.options[:num_images] if self.numbered else self.options
 
 
 def _spec(
     name: str, family: str, answer_type: str, *, images: int = 2, unit: str | None = None,
     options: tuple[str, ...] = (), fields: tuple[str, ...] = (), shown: tuple[str, ...] = (),
     notes: tuple[str, ...] = (), variants: tuple[str | None, ...] = (None,),
-    extra: KeywordGroups = (),
+    extra: KeywordGroups = (), views: bool = False, form: KeywordGroups | None = None,
+    numbered: bool = False,
 ) -> SubtaskSpec:
-    unit_kw: KeywordGroups = (_UNIT_WORDS[unit],) if unit else ()
-    form_kw: KeywordGroups = {
+    unit_kw: KeywordGroups = (_UNIT_WORDS[unit],) if unit and _UNIT_WORDS[unit] else ()
+    form_kw: KeywordGroups = form if form is not None else {
         "vector": (("[ x , y , z ]",),),
         "coord": (("[ x , y ]",),),
     }.get(answer_type, tuple((option,) for option in options))
     prompt_kw = tuple(g for note in notes for g in NOTE_KEYWORDS[note]) + extra
     return SubtaskSpec(
-        name=name, family=family, answer_type=answer_type, num_images=images, unit=unit,
+        name=name, family=family, answer_type=answer_type,
+        num_images=DEFAULT_VIEWS if views else images,
+        image_range=(MIN_VIEWS, MAX_VIEWS) if views else (images, images), unit=unit,
         options=options, fields=fields, shown_fields=shown, notes=notes, variants=variants,
         prompt_keywords=prompt_kw, question_keywords=form_kw + unit_kw, answer_keywords=unit_kw,
+        numbered=numbered,
     )
 
 
@@ -221,7 +254,41 @@ def _subtask_table() -> dict[str, SubtaskSpec]:
         specs.append(_spec(f"object_size_{dim}", "object_size", "scalar", unit="mm",
                            fields=("label",), shown=("label",),
                            notes=(static, "dimension_note"), extra=all_images + kw))
+    specs += _nview_specs()
     return {spec.name: spec for spec in specs}
+
+
+def _nview_specs() -> list[SubtaskSpec]:
+    """The nine N-view subtasks: one view set of 2–32 images per prompt."""
+    views = "views_note"
+    letters = ("A", "B", "C", "D")
+    objects = ("object_a", "object_b", "object_c")
+    specs = [
+        _spec("nview_object_count", "nview", "scalar", views=True, unit="count",
+              fields=("label",), shown=("label",), notes=(views, "count_note"),
+              form=(("how many", "number"),)),
+        _spec("nview_object_abs_distance", "nview", "scalar", views=True, unit="mm",
+              fields=objects[:2], shown=objects[:2], notes=(views, "distance_note")),
+        _spec("nview_object_rel_distance", "nview", "choice", views=True, options=letters,
+              fields=("target", "options"), shown=("target", "options"),
+              notes=(views, "distance_note"), variants=("closest", "farthest")),
+    ]
+    for level, words in (("easy", ("left", "right")), ("medium", ("left", "right", "back")),
+                         ("hard", ("front-left", "front-right", "back-left", "back-right"))):
+        specs.append(_spec(f"nview_rel_direction_{level}", "nview", "label", views=True,
+                           options=words, fields=objects, shown=objects,
+                           notes=(views, "direction_note")))
+    specs += [
+        _spec("nview_appearance_order", "nview", "choice", views=True, options=letters,
+              fields=("options",), shown=("options",), notes=(views, "appearance_note")),
+        _spec("nview_camera_path_length", "nview", "scalar", views=True, unit="mm",
+              notes=(views, "path_note"), extra=(("camera",),)),
+        _spec("nview_nearest_view", "nview", "label", views=True,
+              options=tuple(str(k) for k in range(1, MAX_VIEWS + 1)), fields=("target",),
+              shown=("target",), notes=(views, "nearest_note"),
+              form=(("image", "images"), ("number",)), numbered=True),
+    ]
+    return specs
 
 
 SUBTASKS: Mapping[str, SubtaskSpec] = MappingProxyType(_subtask_table())
@@ -231,6 +298,10 @@ BENCHMARK_SUBTASKS: tuple[str, ...] = tuple(
     for key in (
         (f"{name}:adt", f"{name}:pstudio") if spec.family == "object_movement" else (name,)
     )
+)
+#: The benchmark keys of the N-view family (reported in a table of their own).
+NVIEW_SUBTASKS: tuple[str, ...] = tuple(
+    name for name, spec in SUBTASKS.items() if spec.family == "nview"
 )
 
 
@@ -618,6 +689,7 @@ def template_set(subtask: str) -> TemplateSet:
     return load_templates(SUBTASKS[subtask].family).subtasks[subtask]
 
 
+@functools.lru_cache(maxsize=64)
 def image_prefix(num_images: int) -> str:
     """``"<image>\\n"`` for one image, else one ``"Image-k: <image>\\n"`` line per image."""
     if num_images < 1:
@@ -631,8 +703,10 @@ _ANSWER_VALUE = re.compile(r"`[^`\n]+`")
 
 
 def _check_fields(spec: SubtaskSpec, fields: Mapping[str, str], num_images: int) -> None:
-    if num_images != spec.num_images:
-        raise ValueError(f"subtask {spec.name} takes {spec.num_images} image(s), got {num_images}")
+    low, high = spec.image_range
+    if not low <= num_images <= high:
+        wanted = f"{low}" if low == high else f"{low} to {high}"
+        raise ValueError(f"subtask {spec.name} takes {wanted} image(s), got {num_images}")
     expected = {"answer", *spec.fields}
     if set(fields) != expected:
         raise ValueError(
@@ -692,7 +766,8 @@ class CompiledTemplates:
 
     Attributes:
         spec: the subtask.
-        prefix: the image prefix of the human turn.
+        prefix: the image prefix of the human turn for ``spec.num_images`` images (an N-view
+            record with another view count uses ``image_prefix`` of its own count).
         lists: per variant of ``spec.variants`` (``None`` for subtasks without variants), the
             compiled description, question and answer lists, as
             :meth:`TemplateSet.questions_for` / :meth:`TemplateSet.answers_for` select them.
@@ -708,19 +783,22 @@ class CompiledTemplates:
         return len(descriptions), len(questions), len(answers)
 
     def render(
-        self, indices: Sequence[int], fields: Mapping[str, str], variant: str | None = None
+        self, indices: Sequence[int], fields: Mapping[str, str], variant: str | None = None,
+        num_images: int | None = None,
     ) -> tuple[str, str]:
         """``(human, gpt)`` for template ``indices`` (description, question, answer).
 
         No argument checks beyond the variant (the fast path): ``indices`` must lie in
-        :meth:`sizes`, and ``fields`` must hold ``answer`` (backticked, from
+        :meth:`sizes`, ``num_images`` (default ``spec.num_images``) in ``spec.image_range``,
+        and ``fields`` must hold ``answer`` (backticked, from
         :func:`multispa.tasks.answers.format_answer`) and every field of the subtask, as
         one-line strings without backticks or ``<image>`` (see :func:`render_with_indices`).
         """
         descriptions, questions, answers = self._lists_for(variant)
         description, question, answer = indices
+        prefix = self.prefix if num_images is None else image_prefix(num_images)
         human = (
-            f"{self.prefix}{fill_template(descriptions[description], fields)}\n"
+            f"{prefix}{fill_template(descriptions[description], fields)}\n"
             f"{fill_template(questions[question], fields)}"
         )
         return human, fill_template(answers[answer], fields)
@@ -776,7 +854,7 @@ def render_with_indices(
         if not 0 <= index < len(options):
             raise ValueError(f"subtask {subtask}: {key} index {index} not in 0..{len(options) - 1}")
         chosen.append(index)
-    human, gpt = compiled_templates(subtask).render(chosen, fields, variant)
+    human, gpt = compiled_templates(subtask).render(chosen, fields, variant, num_images)
     return RenderedPrompt(human, gpt, dict(zip(lists, chosen, strict=True)))
 
 
@@ -792,7 +870,7 @@ def render_prompt(
         fields: ``answer`` (from ``answers.format_answer``) plus the subtask's ``fields``.
         variant: ``"closer"``/``"farther"`` (depth comparison), ``"static"`` (object movement
             with a static point) or ``None``.
-        num_images: number of images in the record (must match the subtask).
+        num_images: number of images in the record (within the subtask's ``image_range``).
 
     Returns:
         The rendered turns and ``indices`` for ``meta.templates``.

@@ -43,7 +43,7 @@ _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 
         "form-action 'none'")
 _FAMILY_TITLES = {"depth": "Depth perception", "correspondence": "Visual correspondence",
                   "camera_movement": "Camera movement", "object_movement": "Object movement",
-                  "object_size": "Object size"}
+                  "object_size": "Object size", "nview": "N-view scene tasks"}
 
 
 def _family_of(key: str) -> str:
@@ -69,10 +69,10 @@ def choose_ids(ids_by_split: Mapping[str, Mapping[str, Sequence[str]]], split: s
     return chosen
 
 
-def _card_html(found: FoundRecord, width_px: int, quality: int) -> str:
+def _card_html(found: FoundRecord, width_px: int, quality: int, cache: Path | None = None) -> str:
     record = found.record
     try:
-        image, _ = card_for(found)
+        image, _ = card_for(found, cache=cache)
     except MultispaError as error:
         _log.warning("gallery: no card for %s: %s", record.get("id"), error)
         return f'<div class="card error">Card of {_e(record.get("id"))} failed: {_e(error)}</div>'
@@ -110,7 +110,8 @@ def _counts_table(counts: Mapping[str, Mapping[str, int]]) -> str:
 
 def render_gallery(dataset: str | Path, *, per_subtask: int = DEFAULT_PER_SUBTASK, seed: int = 0,
                    split: str = "val", card_width_px: int = 1100, jpeg_quality: int = 70,
-                   sample_per_file: int | None = DEFAULT_SAMPLE_PER_FILE) -> str:
+                   sample_per_file: int | None = DEFAULT_SAMPLE_PER_FILE,
+                   cache: Path | None = None) -> str:
     """The gallery page of a DATASET (or BENCH) folder as a string (module docstring).
 
     Args:
@@ -121,6 +122,7 @@ def render_gallery(dataset: str | Path, *, per_subtask: int = DEFAULT_PER_SUBTAS
         card_width_px: maximum card width in the page, pixels.
         jpeg_quality: card JPEG quality (1–95).
         sample_per_file: records read per file for the distributions (None: all).
+        cache: the prepared cache for N-view object boxes (default: the dataset's own).
 
     Raises:
         ConfigError: bad ``split``, ``per_subtask`` or ``jpeg_quality``.
@@ -162,7 +164,7 @@ def render_gallery(dataset: str | Path, *, per_subtask: int = DEFAULT_PER_SUBTAS
                         f'{_e(used)}.</p>')
             elif not ids:
                 note = '<p class="note">No records for this key.</p>' if per_subtask else ""
-            cards = "".join(_card_html(found[rid], card_width_px, jpeg_quality)
+            cards = "".join(_card_html(found[rid], card_width_px, jpeg_quality, cache)
                             for rid in ids if rid in found)
             blocks.append(f'<section class="key" id="k-{_e(key.replace(":", "-"))}">'
                           f'<h3>{_e(key)} <span class="muted">({_e(counts)})</span></h3>'
@@ -204,7 +206,7 @@ top-down sketches are drawn for people; the model sees only the images as stored
 
 
 def write_gallery(dataset: Path, out: Path, *, per_subtask: int = DEFAULT_PER_SUBTASK,
-                  seed: int = 0, split: str = "val") -> Path:
+                  seed: int = 0, split: str = "val", cache: Path | None = None) -> Path:
     """Write :func:`render_gallery` of ``dataset`` to ``out`` (UTF-8); return ``out``.
 
     ``split`` defaults to ``val``: the held-out scenes the benchmark is drawn from, and a small
@@ -212,7 +214,7 @@ def write_gallery(dataset: Path, out: Path, *, per_subtask: int = DEFAULT_PER_SU
     """
     out = Path(out)
     check_output_file(out)
-    page = render_gallery(dataset, per_subtask=per_subtask, seed=seed, split=split)
+    page = render_gallery(dataset, per_subtask=per_subtask, seed=seed, split=split, cache=cache)
     return write_output_file(out, page)
 
 

@@ -78,6 +78,7 @@ class FoundRecord:
         path: the JSONL file holding it.
         line: its 1-based line number there.
         split: ``"train"``, ``"val"`` or ``"bench"``.
+        root: the DATASET or BENCH folder it was found in (None when built by hand).
     """
 
     record: dict[str, Any]
@@ -85,6 +86,7 @@ class FoundRecord:
     path: Path
     line: int
     split: str
+    root: Path | None = None
 
     @property
     def key(self) -> str:
@@ -329,7 +331,7 @@ class RecordSource:
                 raise MissingFileError(image, f"image {k + 1} of record {rid} not found")
             paths.append(image)
         return FoundRecord(record=record, images=tuple(paths), path=path, line=number,
-                           split=split)
+                           split=split, root=self.root)
 
 
 def find_record(source: str | Path, record_id: str) -> FoundRecord:

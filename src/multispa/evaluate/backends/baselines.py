@@ -4,7 +4,8 @@ Each answers with a short sentence holding one backticked value (formatted by
 :func:`multispa.tasks.answers.format_answer`), so the scorer parses every answer.
 
 - **chance**: a label or choice drawn uniformly from the subtask's options
-  (``SUBTASKS[subtask].options``); a scalar, vector or coordinate drawn uniformly from the
+  (``SUBTASKS[subtask].options``; for the N-view nearest view, the image numbers of the item,
+  ``1`` … its image count); a scalar, vector or coordinate drawn uniformly from the
   ground truths of the item's benchmark-subtask key in the statistics source;
   ``depth_comparison_coord`` picks one of the two points the question offers (chance = 1/2).
 - **prior**: the most frequent label or choice of the key (ties go to the earlier option), the
@@ -254,7 +255,9 @@ class BaselineBackend:
         if self.kind == "oracle":
             return record["gt"]
         rng = rng_for(self.seed, "baseline", self.kind, item.id)
-        options = SUBTASKS[subtask].options
+        options = SUBTASKS[subtask].options_for(
+            len(item.images) or len(record.get("image") or ()) or SUBTASKS[subtask].num_images
+        )
         stats = self._stats.get(benchmark_key(record))
         if subtask == _COMPARISON:
             cells, _ = comparison_candidates(record)
