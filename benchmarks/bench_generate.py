@@ -48,13 +48,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from PIL import Image
 
-from multispa.pipeline.generate import GenerateConfig
+from multispa.pipeline.generate import GenerateConfig, GenerateUnit, shard_path, write_shard
 from multispa.pipeline.prepare import PrepareConfig, prepare
 from multispa.synth.config import SynthConfig
 from multispa.synth.dataset import write_synthetic_dataset
 from multispa.tasks import registry
 from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext
-from multispa.tasks.records import record_line
 from multispa.tasks.templates import SUBTASKS
 
 #: Upstream rates in records/s derived from the times its code states (spec §9.2).
@@ -67,6 +66,7 @@ UPSTREAM = {
 }
 
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+SPLIT = "train"  # the split planned and generated
 
 
 def annotated_sources(unit: CacheUnit, record: Mapping[str, Any]) -> list[Path]:
@@ -104,18 +104,25 @@ def time_subtask(
     for selection in selections:
         by_unit.setdefault(selection.unit_id, []).append(selection)
     count, seconds, bound, images = 0, 0.0, 0.0, 0
-    for unit in units:
-        rows = by_unit.get(unit.unit_id)
-        if not rows:
-            continue
+    work = [(unit, by_unit[unit.unit_id]) for unit in units if unit.unit_id in by_unit]
+    shards = [
+        shard_path(out, GenerateUnit(SPLIT, family.family, unit, out, 0, settings).key)
+        for unit, _ in work
+    ]
+    # Folders a real run shares among all its units: made once per run, before the clock.
+    for (unit, _), shard in zip(work, shards, strict=True):
+        shard.parent.mkdir(parents=True, exist_ok=True)
+        (out / "images" / unit.unit_id).parent.mkdir(parents=True, exist_ok=True)
+    (out / "images" / "annotated" / SPLIT / subtask).mkdir(parents=True, exist_ok=True)
+    for (unit, rows), shard in zip(work, shards, strict=True):
         context = UnitContext(unit, 0, out, settings)
-        records: list[dict[str, Any]] = []
         start = clock()
-        for record in family.generate(context, rows):
-            record_line(record)
-            records.append(record)
+        written = write_shard(family, context, rows, shard)
         seconds += clock() - start
-        count += len(records)
+        records = [json.loads(line) for line in shard.read_bytes().splitlines()]
+        if len(records) != written:
+            raise RuntimeError(f"{shard}: {len(records)} lines, {written} records written")
+        count += written
         sources = [path for record in records for path in annotated_sources(unit, record)]
         if sources:
             images += len(sources)
@@ -151,9 +158,9 @@ def main() -> None:
         cache = ensure_data(work)
         manifest = json.loads((cache / "manifest.json").read_text())
         units = [
-            CacheUnit(unit_id, cache / unit_id, "train")
+            CacheUnit(unit_id, cache / unit_id, SPLIT)
             for unit_id, info in sorted(manifest["units"].items())
-            if info["split"] == "train" and info["status"] == "done"
+            if info["split"] == SPLIT and info["status"] == "done"
         ]
         out = args.out or work / "out"
         config = GenerateConfig(cache=cache, out=out, max_per_subtask=args.records)
@@ -165,8 +172,8 @@ def main() -> None:
             family = registry.family(family_name)
             own = [u for u in units if u.dataset == family.dataset]
             for subtask in subtasks:
-                quotas = {subtask: config.quota("train", subtask)}
-                selections, _ = family.plan("train", own, quotas, 0, settings)
+                quotas = {subtask: config.quota(SPLIT, subtask)}
+                selections, _ = family.plan(SPLIT, own, quotas, 0, settings)
                 rates, bounds, count = [], [], 0
                 for _ in range(max(1, args.repeat)):
                     shutil.rmtree(out, ignore_errors=True)  # time fresh writes, not overwrites

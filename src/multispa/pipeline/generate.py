@@ -24,7 +24,7 @@ import shutil
 import time
 import tomllib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,11 +37,19 @@ from multispa.cache.files import read_json, write_json
 from multispa.errors import ConfigError
 from multispa.executors.base import make_executor
 from multispa.tasks import registry
-from multispa.tasks.base import SPLITS, CacheUnit, GenerateSettings, Selection, UnitContext
+from multispa.tasks.base import (
+    SPLITS,
+    CacheUnit,
+    GenerateSettings,
+    Selection,
+    TaskFamily,
+    UnitContext,
+)
 from multispa.tasks.records import record_line, source_code
 from multispa.tasks.templates import SUBTASKS, templates_digest
 
 WORK = "_work"
+_SHARD_BUFFER = 1 << 20  # bytes of JSONL lines gathered per write to a shard
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,36 @@ def _work(out: Path, *parts: str) -> Path:
     return out.joinpath(WORK, *parts)
 
 
+def shard_path(out: Path, key: str) -> Path:
+    """Where the shard of work unit ``key`` (:attr:`GenerateUnit.key`) is written."""
+    return _work(out, "shards", f"{key}.jsonl")
+
+
+def write_shard(
+    family: TaskFamily, context: UnitContext, selections: Sequence[Selection], shard: Path
+) -> int:
+    """Write one unit's records to ``shard`` as JSONL; return how many were written.
+
+    The lines go to a temporary file beside ``shard``, renamed to ``shard`` once all are
+    written; on any error the temporary file is removed and the error raised. (Annotated
+    images are written by the family as it generates.)
+    """
+    shard.parent.mkdir(parents=True, exist_ok=True)
+    temporary = shard.with_name(f".{shard.name}.{os.getpid()}.tmp")
+    count = 0
+    try:
+        with open(temporary, "wb", buffering=_SHARD_BUFFER) as handle:
+            write = handle.write
+            for record in family.generate(context, selections):
+                write(record_line(record))
+                count += 1
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    os.replace(temporary, shard)
+    return count
+
+
 def run_generate_unit(unit: GenerateUnit) -> UnitResult:
     """Generate one unit's shard unless already done (module level: runs in any worker)."""
     done = _work(unit.out, "done", f"{unit.key}.json")
@@ -199,20 +237,11 @@ def run_generate_unit(unit: GenerateUnit) -> UnitResult:
         for line in plan_file.read_text(encoding="utf-8").splitlines()
     ]
     context = UnitContext(unit.unit, unit.seed, unit.out, unit.settings)
-    shard = _work(unit.out, "shards", f"{unit.key}.jsonl")
-    shard.parent.mkdir(parents=True, exist_ok=True)
-    temporary = shard.with_name(f".{shard.name}.{os.getpid()}.tmp")
-    count = 0
+    shard = shard_path(unit.out, unit.key)
     try:
-        family = registry.family(unit.family)
-        with open(temporary, "wb") as handle:
-            for record in family.generate(context, selections):
-                handle.write(record_line(record))
-                count += 1
+        count = write_shard(registry.family(unit.family), context, selections, shard)
     except Exception as error:  # reported per unit; the others go on
-        temporary.unlink(missing_ok=True)
         return UnitResult(unit.key, "failed", error=f"{type(error).__name__}: {error}")
-    os.replace(temporary, shard)
     done.parent.mkdir(parents=True, exist_ok=True)
     write_json(done, {"records": count, "skipped": dict(sorted(context.skipped.items()))})
     return UnitResult(unit.key, "built", count, dict(context.skipped))
@@ -277,7 +306,7 @@ def _merge(out: Path, split: str, keys: list[str]) -> dict[str, int]:
     ids: dict[str, set[bytes]] = {}
     try:
         for key in sorted(keys):
-            shard = _work(out, "shards", f"{key}.jsonl")
+            shard = shard_path(out, key)
             with open(shard, encoding="utf-8") as lines:
                 for line in lines:
                     record = json.loads(line)

@@ -380,8 +380,15 @@ def _read_small_npy(path: Path) -> np.ndarray:
     return read_npy(path, mmap=False)
 
 
+_CHUNK = 4096  # selections whose records are built together (bounds the records held)
+
+
 def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
-    """Records of one scene: geometry and answers per subtask in one pass, then text."""
+    """Records of one scene: geometry and answers per subtask in one pass, then text.
+
+    Records are made per subtask in batches (:meth:`RecordMaker.records_without_points`) of at
+    most :data:`_CHUNK` consecutive selections, and yielded in the order of ``selections``.
+    """
     path = ctx.unit.path
     meta = read_json(path / "meta.json")  # colour intrinsics
     width = int(meta["color_intrinsics"]["width"])
@@ -391,8 +398,8 @@ def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dic
     frame_pairs = [tuple(map(int, selection.frames)) for selection in selections]
     if any(len(pair) != 2 for pair in frame_pairs):
         raise ValueError(f"{ctx.unit.unit_id}: camera selections need two frames each")
-    positions = _positions(frame_index, path, np.array(frame_pairs, dtype=np.int64), "selected")
-    motion = camera_motion(poses[positions[:, 0]], poses[positions[:, 1]])
+    first, second = _pair_positions(frame_index, path, frame_pairs)
+    motion = camera_motion(poses[first], poses[second])
     t_m, dyaw, dpitch = motion.t_m.tolist(), motion.dyaw_deg.tolist(), motion.dpitch_deg.tolist()
 
     by_subtask: dict[str, list[int]] = {}
@@ -404,13 +411,16 @@ def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dic
     for subtask, rows in by_subtask.items():
         if subtask not in _SUBTASK_SET:
             raise ValueError(f"not a camera movement subtask: {subtask!r}")
-        part = CameraMotion(motion.t_m[rows], motion.dyaw_deg[rows], motion.dpitch_deg[rows])
+        part = _rows(motion, rows)
         ok[rows] = _dead_zone_ok(subtask, part)
         values, value_texts = _answers(subtask, part)
         for k, value, text in zip(rows, values, value_texts, strict=True):
             gts[k], texts[k] = value, text
+    good = ok.tolist()
 
     frame_image = FrameImages(ctx)
+    frame_image.link_all(f for pair, g in zip(frame_pairs, good, strict=True) if g for f in pair)
+    image_of = frame_image.known
     makers = {
         subtask: RecordMaker(
             seed=ctx.seed, split=ctx.split, subtask=subtask, source=ctx.unit.source,
@@ -418,24 +428,64 @@ def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dic
         )
         for subtask in by_subtask
     }
-    rows = zip(selections, ok.tolist(), frame_pairs, gts, texts, t_m, dyaw, dpitch, strict=True)
-    for selection, good, frames, gt, answer, t, yaw, pitch in rows:
-        if not good:
-            ctx.skip(f"{selection.subtask}:dead_zone_at_generate")
-            continue
-        make = makers[selection.subtask]
-        first, second = frames
-        yield make(
-            make.ids.without_points(frames),
-            frames=[first, second],
-            images=[frame_image(first), frame_image(second)],
-            width_list=[width, width],
-            height_list=[height, height],
-            fields={"answer": answer},
-            gt=gt,
-            points=[[], []],
-            meta={
-                "overlap": float(selection.extra["overlap"]),
-                "camera": {"t_m": t, "dyaw_deg": yaw, "dpitch_deg": pitch},
-            },
-        )
+    for start in range(0, len(selections), _CHUNK):
+        chunk = range(start, min(start + _CHUNK, len(selections)))
+        batches: dict[str, list[int]] = {}
+        for k in chunk:
+            if good[k]:
+                batches.setdefault(selections[k].subtask, []).append(k)
+        made: dict[int, dict[str, Any]] = {}
+        for subtask, rows in batches.items():
+            pairs = [frame_pairs[k] for k in rows]
+            records = makers[subtask].records_without_points(
+                pairs,
+                [[image_of[a], image_of[b]] for a, b in pairs],
+                (width, height),
+                [texts[k] for k in rows],
+                [gts[k] for k in rows],
+                [
+                    {
+                        "overlap": float(selections[k].extra["overlap"]),
+                        "camera": {"t_m": t_m[k], "dyaw_deg": dyaw[k], "dpitch_deg": dpitch[k]},
+                    }
+                    for k in rows
+                ],
+            )
+            made.update(zip(rows, records, strict=True))
+        for k in chunk:
+            record = made.get(k)
+            if record is None:
+                ctx.skip(f"{selections[k].subtask}:dead_zone_at_generate")
+            else:
+                yield record
+
+
+def _pair_positions(
+    frame_index: np.ndarray, path: Path, frame_pairs: Sequence[tuple[int, ...]]
+) -> tuple[list[int], list[int]]:
+    """Kept-frame positions of the first and of the second frame of each pair.
+
+    The same positions as :func:`_positions` (the first position holding the frame), looked up
+    in a dictionary: cheaper than the array search for one scene's selections.
+
+    Raises CacheError naming the cache folder if a frame is not a kept frame.
+    """
+    position_of: dict[int, int] = {}
+    for position, frame in enumerate(frame_index.tolist()):
+        position_of.setdefault(frame, position)
+    try:
+        return [position_of[a] for a, _ in frame_pairs], [position_of[b] for _, b in frame_pairs]
+    except KeyError as missing:
+        if not position_of:
+            raise CacheError(
+                f"{path}: selected frame {missing.args[0]} but no kept frames"
+            ) from None
+        raise CacheError(
+            f"{path}: selected frame {missing.args[0]} is not among the kept frames "
+            f"of frame_index.npy"
+        ) from None
+
+
+def _rows(motion: CameraMotion, rows: list[int]) -> CameraMotion:
+    """The motions of pairs ``rows``."""
+    return CameraMotion(motion.t_m[rows], motion.dyaw_deg[rows], motion.dpitch_deg[rows])

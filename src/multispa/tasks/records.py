@@ -27,8 +27,9 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from json.encoder import encode_basestring_ascii
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -139,6 +140,17 @@ class RecordIds:
         texts = self._frames[frame] = (str(value), f"{value:05d}")
         return texts
 
+    def _middle_without_points(self, count: int) -> str:
+        """The key JSON after the frame numbers of a ``count``-image key without points."""
+        middle = self._no_points[count] = (
+            '],"object_id":null,"points":['
+            + ",".join(["[]"] * count)
+            + '],"reversed":false'
+            + self._tail
+            + "null}"
+        )
+        return middle
+
     def _key_json(
         self,
         texts: list[tuple[str, str]],
@@ -179,18 +191,39 @@ class RecordIds:
         camera movement, with the constant parts of its JSON prepared once per image count.
         """
         texts = [self._frames.get(f) or self._frame_texts(f) for f in frames]
-        middle = self._no_points.get(len(texts))
-        if middle is None:
-            middle = self._no_points[len(texts)] = (
-                '],"object_id":null,"points":['
-                + ",".join(["[]"] * len(texts))
-                + '],"reversed":false'
-                + self._tail
-                + "null}"
-            )
+        middle = self._no_points.get(len(texts)) or self._middle_without_points(len(texts))
         key = f'{{"ask":null,"frames":[{",".join([text[0] for text in texts])}{middle}'
         digest = hashlib.sha256(key.encode()).hexdigest()
         return f'{self.prefix}{"_".join([text[1] for text in texts])}-{digest[:10]}'
+
+    def many_without_points(self, frames: Sequence[Sequence[int]]) -> list[str]:
+        """:meth:`without_points` of every frame list of ``frames`` (the batch form, one unit).
+
+        Frames are Python or numpy integers; a list of ``n`` frames costs one join of their
+        texts and one SHA-256.
+        """
+        sha256 = hashlib.sha256
+        prefix = self.prefix
+        known = self._frames
+        ids = []
+        for row in frames:
+            if len(row) == 2:  # the common case, without the joins
+                first, second = row
+                a = known.get(first) or self._frame_texts(first)
+                b = known.get(second) or self._frame_texts(second)
+                middle = self._no_points.get(2) or self._middle_without_points(2)
+                digest = sha256(
+                    f'{{"ask":null,"frames":[{a[0]},{b[0]}{middle}'.encode()
+                ).hexdigest()
+                ids.append(f"{prefix}{a[1]}_{b[1]}-{digest[:10]}")
+                continue
+            texts = [known.get(f) or self._frame_texts(f) for f in row]
+            middle = self._no_points.get(len(texts)) or self._middle_without_points(len(texts))
+            digest = sha256(
+                f'{{"ask":null,"frames":[{",".join([t[0] for t in texts])}{middle}'.encode()
+            ).hexdigest()
+            ids.append(f'{prefix}{"_".join([t[1] for t in texts])}-{digest[:10]}')
+        return ids
 
 
 @functools.lru_cache(maxsize=1024)
@@ -283,6 +316,64 @@ class FrameImages:
             relative = self._known[frame] = self._prefix + name
         return relative
 
+    @property
+    def known(self) -> Mapping[int, str]:
+        """Relative path of every frame made available so far, by frame (read-only view)."""
+        return MappingProxyType(self._known)
+
+    def link_all(self, frames: Iterable[int]) -> None:
+        """Make every frame of ``frames`` available at once (then each call is a lookup).
+
+        The batch form of calling the memo on each frame, with the same files: each missing
+        frame costs one ``link`` between the cache's and the output's image folders, both
+        opened once (no path resolution per frame) where the platform links relative to
+        folder descriptors.
+        """
+        missing: dict[int, str] = {}
+        for frame in frames:
+            if frame in self._known or frame in missing:
+                continue
+            name = f"{int(frame):05d}.jpg"
+            if name in self._present:
+                self._known[frame] = self._prefix + name
+            else:
+                missing[frame] = name
+        if not missing:
+            return
+        failed = self._link_many(missing.values())
+        for frame, name in missing.items():
+            if name in failed:
+                self._ctx.frame_image(int(frame))
+            self._known[frame] = self._prefix + name
+
+    def _link_many(self, names: Iterable[str]) -> set[str]:
+        """Hard-link cached frames ``names`` into the output folder; the names that failed."""
+        if not self._folder_ready:
+            os.makedirs(self._folder, exist_ok=True)
+            self._folder_ready = True
+        if os.link not in os.supports_dir_fd:
+            return {name for name in names if not self._link(name)}
+        failed: set[str] = set()
+        try:
+            source = os.open(self._source, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return set(names)  # no cache folder: the context reports the missing frames
+        try:
+            target = os.open(self._folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                for name in names:
+                    try:
+                        os.link(name, name, src_dir_fd=source, dst_dir_fd=target)
+                    except FileExistsError:
+                        pass
+                    except OSError:
+                        failed.add(name)
+            finally:
+                os.close(target)
+        finally:
+            os.close(source)
+        return failed
+
     def _link(self, name: str) -> bool:
         """Hard-link cached frame ``name`` into the output folder; False if that is impossible."""
         if not self._folder_ready:
@@ -298,6 +389,22 @@ class FrameImages:
 
 
 # ------------------------------------------------------------------------------------- records
+
+
+@functools.cache
+def _fieldless_humans(subtask: str) -> tuple[tuple[str, ...], ...]:
+    """Human turns of a subtask without fields, by [description][question] (checked once)."""
+    templates = compiled_templates(subtask)
+    descriptions, questions, _ = templates.lists[None]
+    table = tuple(
+        tuple(
+            f"{templates.prefix}{fill_template(d, {})}\n{fill_template(q, {})}" for q in questions
+        )
+        for d in descriptions
+    )
+    if any("`" in human for row in table for human in row):
+        raise RecordError(f"subtask {subtask}: a template holds a backtick")
+    return table
 
 
 def _assemble(
@@ -501,6 +608,85 @@ class RecordMaker:
             {"description": description, "question": question, "answer": answer},
             gt, points, meta,
         )
+
+    def records_without_points(
+        self,
+        frames: Sequence[Sequence[int]],
+        images: Sequence[list[str]],
+        size: tuple[int, int],
+        answers: Sequence[str],
+        gts: Sequence[Any],
+        metas: Sequence[Mapping[str, Any] | None],
+    ) -> list[dict[str, Any]]:
+        """Records of raw images, without points, whose only template field is the answer.
+
+        The batch form (one unit's records of the subtask) of, for each row ``k``::
+
+            self(self.ids.without_points(frames[k]), frames=list(frames[k]), images=images[k],
+                 width_list=[width] * n, height_list=[height] * n,
+                 fields={"answer": answers[k]}, gt=gts[k], points=[[]] * n, meta=metas[k])
+
+        with the same records and checks, at less cost per record: ids from
+        :meth:`RecordIds.many_without_points`, human turns rendered once per (description,
+        question) pair, one dict layout per record.
+
+        Args:
+            frames: per record, the original frame of each image (ints), prompt order.
+            images: per record, the image paths (``n`` each).
+            size: ``(width, height)`` of every image, pixels.
+            answers: per record, the backticked answer (``format_value`` of the ``gt``).
+            gts: per record, the ground truth.
+            metas: per record, the subtask's meta fields (appended after the common ones).
+
+        Raises:
+            ValueError: the subtask has template fields besides the answer, or variants.
+            RecordError: as :meth:`__call__`.
+        """
+        spec = self.spec
+        if spec.fields or spec.variants != (None,):
+            raise ValueError(f"subtask {spec.name}: records_without_points needs a subtask "
+                             "whose only template field is the answer, without variants")
+        _, _, answer_chunks, (n_description, n_question, n_answer) = self._lists[None]
+        humans = _fieldless_humans(spec.name)
+        count = spec.num_images
+        width, height = (int(v) for v in size)
+        draw_prefix, blake2b, from_bytes, mask = (
+            self._draw_prefix, hashlib.blake2b, int.from_bytes, _WORD_MASK
+        )
+        split, source, scene_or_clip = self.split, self.source, self.scene_or_clip
+        record_ids = self.ids.many_without_points(frames)
+        records = []
+        rows = zip(record_ids, frames, images, answers, gts, metas, strict=True)
+        for record_id, frame_list, image_list, answer_text, gt, meta in rows:
+            words = from_bytes(
+                blake2b(draw_prefix + record_id.encode(), digest_size=3 * _DRAW_BYTES).digest(),
+                "little",
+            )
+            description = (words & mask) % n_description
+            question = ((words >> 64) & mask) % n_question
+            answer = (words >> 128) % n_answer
+            chunks = answer_chunks[answer]
+            gpt = (
+                f"{chunks[0]}{answer_text}{chunks[2]}"
+                if len(chunks) == 3
+                else fill_template(chunks, {"answer": answer_text})
+            )
+            if gpt.count("`") != 2:
+                raise RecordError(
+                    f"record {record_id}: the answer must hold exactly one backtick span"
+                )
+            if len(frame_list) != count or len(image_list) != count:
+                raise RecordError(
+                    f"record {record_id}: {count} images expected, got image "
+                    f"{len(image_list)}, frames {len(frame_list)}"
+                )
+            records.append(_assemble(
+                spec, record_id, split, source, scene_or_clip, list(frame_list), image_list,
+                [width] * count, [height] * count, humans[description][question], gpt,
+                {"description": description, "question": question, "answer": answer},
+                gt, [[], []] if count == 2 else [[] for _ in range(count)], meta, check=False,
+            ))
+        return records
 
 
 def build_record(
