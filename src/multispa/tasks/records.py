@@ -89,16 +89,16 @@ def pixel_points(points: Sequence[Sequence[Sequence[float]]]) -> list[list[list[
 
 def _json_scalar(value: object) -> str:
     """Compact JSON of an id-key scalar, exactly as ``json.dumps`` writes it."""
+    if type(value) is float and math.isfinite(value):  # points: the most frequent
+        return float.__repr__(value)
+    if type(value) is int:
+        return int.__repr__(value)
     if value is None:
         return "null"
     if value is True:
         return "true"
     if value is False:
         return "false"
-    if type(value) is int:
-        return int.__repr__(value)
-    if type(value) is float and math.isfinite(value):
-        return float.__repr__(value)
     if type(value) is str:
         return encode_basestring_ascii(value)
     return json.dumps(value)
@@ -107,12 +107,15 @@ def _json_scalar(value: object) -> str:
 def _image_points_json(image: Sequence[Sequence[float]]) -> str:
     if not image:
         return "[]"
+    if len(image) == 1:
+        (u, v), = image
+        return f"[[{_json_scalar(u)},{_json_scalar(v)}]]"
     return "[" + ",".join([f"[{_json_scalar(u)},{_json_scalar(v)}]" for u, v in image]) + "]"
 
 
 def _points_json(points: Sequence[Sequence[Sequence[float]]]) -> str:
     """Compact JSON of 2-decimal ``points`` (the output of :func:`pixel_points`)."""
-    return "[" + ",".join([_image_points_json(image) for image in points]) + "]"
+    return "[" + ",".join(map(_image_points_json, points)) + "]"
 
 
 class RecordIds:
@@ -133,41 +136,23 @@ class RecordIds:
             + ',"track":'
         )
         self._frames: dict[Any, tuple[str, str]] = {}  # frame → (JSON text, 5-digit text)
-        self._no_points: dict[int, str] = {}  # image count → key JSON after the frames
+        self._no_points: dict[int, str] = {}  # image count → key JSON after the object id
 
     def _frame_texts(self, frame: Any) -> tuple[str, str]:
         value = int(frame)
         texts = self._frames[frame] = (str(value), f"{value:05d}")
         return texts
 
-    def _middle_without_points(self, count: int) -> str:
-        """The key JSON after the frame numbers of a ``count``-image key without points."""
-        middle = self._no_points[count] = (
-            '],"object_id":null,"points":['
+    def _after_object_id(self, count: int) -> str:
+        """The key JSON after the object id of a ``count``-image key without points."""
+        after = self._no_points[count] = (
+            ',"points":['
             + ",".join(["[]"] * count)
             + '],"reversed":false'
             + self._tail
             + "null}"
         )
-        return middle
-
-    def _key_json(
-        self,
-        texts: list[tuple[str, str]],
-        points_2dp: Sequence[Sequence[Sequence[float]]],
-        object_id: int | None,
-        track: int | None,
-        ask: str | None,
-        reversed_pair: bool,
-    ) -> str:
-        return (
-            f'{{"ask":{"null" if ask is None else _json_scalar(ask)},'
-            f'"frames":[{",".join([text[0] for text in texts])}],'
-            f'"object_id":{"null" if object_id is None else _json_scalar(object_id)},'
-            f'"points":{_points_json(points_2dp)},'
-            f'"reversed":{"true" if reversed_pair else "false"}{self._tail}'
-            f'{"null" if track is None else _json_scalar(track)}}}'
-        )
+        return after
 
     def __call__(
         self,
@@ -179,50 +164,64 @@ class RecordIds:
         reversed_pair: bool = False,
     ) -> str:
         """The record id; ``points_2dp`` already in :func:`pixel_points` form."""
-        texts = [self._frames.get(f) or self._frame_texts(f) for f in frames]
-        key = self._key_json(texts, points_2dp, object_id, track, ask, reversed_pair)
+        known = self._frames
+        if len(frames) == 2:  # the common case, without the joins
+            first, second = frames
+            a = known.get(first) or self._frame_texts(first)
+            b = known.get(second) or self._frame_texts(second)
+            frames_json, frames_id = f"{a[0]},{b[0]}", f"{a[1]}_{b[1]}"
+        else:
+            texts = [known.get(f) or self._frame_texts(f) for f in frames]
+            frames_json = ",".join([text[0] for text in texts])
+            frames_id = "_".join([text[1] for text in texts])
+        key = (
+            f'{{"ask":{"null" if ask is None else _json_scalar(ask)},'
+            f'"frames":[{frames_json}],'
+            f'"object_id":{"null" if object_id is None else _json_scalar(object_id)},'
+            f'"points":{_points_json(points_2dp)},'
+            f'"reversed":{"true" if reversed_pair else "false"}{self._tail}'
+            f'{"null" if track is None else _json_scalar(track)}}}'
+        )
         digest = hashlib.sha256(key.encode()).hexdigest()
-        return f'{self.prefix}{"_".join([text[1] for text in texts])}-{digest[:10]}'
+        return f"{self.prefix}{frames_id}-{digest[:10]}"
 
-    def without_points(self, frames: Sequence[int]) -> str:
-        """The id of a sample key with no points (``[]`` per image) and nothing else set.
+    def without_points(self, frames: Sequence[int], object_id: int | None = None) -> str:
+        """The id of a sample key with no points (``[]`` per image), at most an object id set.
 
-        Equal to ``self(frames, [[]] * len(frames))``: the key of raw-image records such as
-        camera movement, with the constant parts of its JSON prepared once per image count.
+        Equal to ``self(frames, [[]] * len(frames), object_id)``: the key of raw-image records
+        such as camera movement and object size, with the constant parts of its JSON prepared
+        once per image count.
         """
         texts = [self._frames.get(f) or self._frame_texts(f) for f in frames]
-        middle = self._no_points.get(len(texts)) or self._middle_without_points(len(texts))
-        key = f'{{"ask":null,"frames":[{",".join([text[0] for text in texts])}{middle}'
+        after = self._no_points.get(len(texts)) or self._after_object_id(len(texts))
+        key = (
+            f'{{"ask":null,"frames":[{",".join([text[0] for text in texts])}],"object_id":'
+            f'{"null" if object_id is None else _json_scalar(object_id)}{after}'
+        )
         digest = hashlib.sha256(key.encode()).hexdigest()
         return f'{self.prefix}{"_".join([text[1] for text in texts])}-{digest[:10]}'
 
     def many_without_points(self, frames: Sequence[Sequence[int]]) -> list[str]:
-        """:meth:`without_points` of every frame list of ``frames`` (the batch form, one unit).
+        """:meth:`without_points` (no object id) of every frame list of ``frames``, in order.
 
-        Frames are Python or numpy integers; a list of ``n`` frames costs one join of their
-        texts and one SHA-256.
+        The batch form for one unit's records; frames are Python or numpy integers.
         """
         sha256 = hashlib.sha256
         prefix = self.prefix
         known = self._frames
+        pair_after = self._no_points.get(2) or self._after_object_id(2)
         ids = []
         for row in frames:
             if len(row) == 2:  # the common case, without the joins
                 first, second = row
                 a = known.get(first) or self._frame_texts(first)
                 b = known.get(second) or self._frame_texts(second)
-                middle = self._no_points.get(2) or self._middle_without_points(2)
                 digest = sha256(
-                    f'{{"ask":null,"frames":[{a[0]},{b[0]}{middle}'.encode()
+                    f'{{"ask":null,"frames":[{a[0]},{b[0]}],"object_id":null{pair_after}'.encode()
                 ).hexdigest()
                 ids.append(f"{prefix}{a[1]}_{b[1]}-{digest[:10]}")
-                continue
-            texts = [known.get(f) or self._frame_texts(f) for f in row]
-            middle = self._no_points.get(len(texts)) or self._middle_without_points(len(texts))
-            digest = sha256(
-                f'{{"ask":null,"frames":[{",".join([t[0] for t in texts])}{middle}'.encode()
-            ).hexdigest()
-            ids.append(f'{prefix}{"_".join([t[1] for t in texts])}-{digest[:10]}')
+            else:
+                ids.append(self.without_points(row))
         return ids
 
 
