@@ -23,6 +23,9 @@ it: "of bound" below 1.00x.
 Rates use ``--clock``: ``wall`` (``time.perf_counter``) or ``cpu`` (``time.process_time``, this
 process's CPU time: steadier on a machine shared with other work). ``--repeat N`` runs every
 subtask N times, each into a fresh output folder, and prints the median rate and bound.
+``--profile TOP`` runs the timed calls under ``cProfile`` timed by the same clock (its overhead
+slows them, so the rates printed are lower) and prints per subtask the TOP functions by their own
+time per record.
 
 The output folder (``--out``, default ``WORK/out``) is deleted before every run: creating each
 unit's image folder, its frame links, annotated files and shard is part of the time, and its cost
@@ -32,15 +35,18 @@ whole run shares among its units (the family's shard folder, ``images/<dataset>`
 subtask's ``annotated`` folder) are made before the clock starts, as a real run makes them once.
 
 Usage: python benchmarks/bench_generate.py [--records 300] [--work DIR] [--out DIR]
-       [--clock wall|cpu] [--repeat 1] [--tasks FAMILY_OR_SUBTASK ...] [--json PATH]
+       [--clock wall|cpu] [--repeat 1] [--tasks FAMILY_OR_SUBTASK ...] [--profile TOP]
+       [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
 import json
 import os
+import pstats
 import shutil
 import statistics
 import tempfile
@@ -109,8 +115,12 @@ def time_subtask(
     out: Path,
     settings: GenerateSettings,
     clock: Callable[[], float],
+    profiler: cProfile.Profile | None = None,
 ) -> tuple[int, float, float, int]:
-    """One timed run: (records, generate seconds, codec-bound seconds, annotated images)."""
+    """One timed run: (records, generate seconds, codec-bound seconds, annotated images).
+
+    With ``profiler``, it is enabled around exactly the timed calls.
+    """
     by_unit: dict[str, list[Selection]] = {}
     for selection in selections:
         by_unit.setdefault(selection.unit_id, []).append(selection)
@@ -127,9 +137,13 @@ def time_subtask(
     (out / "images" / "annotated" / SPLIT / subtask).mkdir(parents=True, exist_ok=True)
     for (unit, rows), shard in zip(work, shards, strict=True):
         context = UnitContext(unit, 0, out, settings)
+        if profiler is not None:
+            profiler.enable()
         start = clock()
         written = write_shard(family, context, rows, shard)
         seconds += clock() - start
+        if profiler is not None:
+            profiler.disable()
         records = [json.loads(line) for line in shard.read_bytes().splitlines()]
         if len(records) != written:
             raise RuntimeError(f"{shard}: {len(records)} lines, {written} records written")
@@ -139,6 +153,21 @@ def time_subtask(
             images += len(sources)
             bound += codec_seconds(sources, settings.jpeg_quality, clock)
     return count, seconds, bound, images
+
+
+def print_profile(profiler: cProfile.Profile, records: int, top: int) -> None:
+    """The ``top`` functions by own time, per record (cProfile's overhead included)."""
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    rows = sorted(stats.items(), key=lambda item: -item[1][2])[:top]
+    total = sum(entry[2] for entry in stats.values())
+    print(f"  profile: {1e6 * total / records:.1f} µs/record under cProfile; top {top} by own time")
+    print(f"  {'own µs/rec':>10}{'incl. µs/rec':>13}{'calls/rec':>10}  function")
+    for (path, line, name), (_, calls, own, inclusive, _) in rows:
+        where = f"{Path(path).name}:{line}({name})" if line else name
+        print(
+            f"  {1e6 * own / records:>10.2f}{1e6 * inclusive / records:>13.2f}"
+            f"{calls / records:>10.2f}  {where}"
+        )
 
 
 def ensure_data(work: Path) -> Path:
@@ -227,6 +256,10 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=None, help="output folder (default WORK/out; emptied first)"
     )
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="TOP",
+        help="profile the timed calls (cProfile) and print the TOP functions per subtask",
+    )
     add_json_option(parser)
     args = parser.parse_args()
     clock = CLOCKS[args.clock]
@@ -251,14 +284,16 @@ def main() -> None:
             for subtask in subtasks:
                 quotas = {subtask: config.quota(SPLIT, subtask)}
                 selections, _ = family.plan(SPLIT, own, quotas, 0, settings)
-                rates, bounds, count = [], [], 0
+                rates, bounds, count, total = [], [], 0, 0
+                profiler = cProfile.Profile(clock) if args.profile else None
                 for _ in range(repeat):
                     shutil.rmtree(out, ignore_errors=True)  # time fresh writes, not overwrites
                     # Flush earlier runs' dirty pages (and the deletion) off this run's clock.
                     os.sync()
                     count, seconds, bound, images = time_subtask(
-                        family, subtask, own, selections, out, settings, clock
+                        family, subtask, own, selections, out, settings, clock, profiler
                     )
+                    total += count
                     rates.append(count / seconds if seconds else float("nan"))
                     if images:
                         bounds.append(count / bound)
@@ -268,6 +303,8 @@ def main() -> None:
                 )
                 results.append(result)
                 print(_row(result.cells()), flush=True)
+                if profiler is not None and total:
+                    print_profile(profiler, total, args.profile)
         note = (
             f"rates on one core, in-process, {args.clock} clock, median of {repeat} run(s); "
             "'of bound' = codec-bound rate / measured rate (1.00x = as fast as the record's JPEG "

@@ -4,7 +4,11 @@
 each in a fresh interpreter from the repository root, and writes one Markdown page: the date, the
 machine (CPU model, cores, load average before and after), the versions of Python, numpy, Pillow
 and orjson, and per script the exact command, its wall time and its figures. The page is
-generated, never edited by hand; the README's performance section quotes it.
+generated, never edited by hand. The README's performance section quotes it: the runner rewrites
+the block between the README's ``performance:begin`` and ``performance:end`` markers with each
+script's summary lines (``--readme`` names the file, by default ``README.md`` when the default
+page is written; a README without the markers is left alone). ``--only`` runs some scripts: the
+page and the README block then hold only theirs.
 
 **Convention for benchmark scripts** (a new ``bench_<name>.py`` plugs in by following it):
 
@@ -16,13 +20,15 @@ generated, never edited by hand; the README's performance section quotes it.
   results to PATH with :func:`write_results`: a JSON object with ``title`` (one line: what is
   measured), ``summary`` (its key figures, one line each; the README quotes these lines),
   optionally ``table`` (``{"columns": [...], "rows": [[...], ...]}``, cells as printed) and
-  ``notes`` (lines). The script still prints its figures as before.
+  ``notes`` (lines). The script still prints its figures as before. Scripts import both helpers
+  with ``from report import add_json_option, write_results`` (their folder is on ``sys.path``).
 
 A script that does not mention ``--json`` in its source is run without it and its printed output
 is copied into the page verbatim. A script that fails (non-zero exit, or no results file) stops
 the report with its error output; no page is written.
 
-Usage: python benchmarks/report.py [--out docs/performance.md] [--only NAME ...] [--scratch DIR]
+Usage: python benchmarks/report.py [--out docs/performance.md] [--readme README.md]
+       [--only NAME ...] [--scratch DIR]
 """
 
 from __future__ import annotations
@@ -267,9 +273,50 @@ def render(
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+README_BEGIN = "<!-- performance:begin (written by benchmarks/report.py; do not edit) -->"
+README_END = "<!-- performance:end -->"
+
+
+def readme_block(
+    runs: Sequence[Run], info: dict[str, str], started: str, loads: tuple[str, str]
+) -> str:
+    """The README's performance figures: each script's summary lines, quoted from the page."""
+    lines = [
+        README_BEGIN,
+        f"Measured on {started} on {info['CPU']}, {info['cores']}, load average "
+        f"{loads[0]} before the run (figures from a busy machine are lower); the commands, "
+        "tables, versions and notes are in [docs/performance.md](docs/performance.md).",
+        "",
+    ]
+    for run in runs:
+        name = Path(run.script).name
+        if run.results is None:
+            lines.append(f"- `{name}`: printed output in docs/performance.md")
+            continue
+        lines.append(f"- {run.results['title']} (`{name}`):")
+        lines += [f"  - {line}" for line in run.results["summary"]]
+    lines.append(README_END)
+    return "\n".join(lines)
+
+
+def update_readme(path: Path, block: str) -> bool:
+    """Replace the README's block between the performance markers; False if it has none."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(README_BEGIN), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    path.write_text(text[:start] + block + text[end + len(README_END):], encoding="utf-8")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the page to write")
+    parser.add_argument(
+        "--readme", type=Path, default=None,
+        help="README whose performance block (between the markers) is rewritten (default: "
+        "README.md when writing the default page, else none)",
+    )
     parser.add_argument("--only", nargs="*", default=(), help="run only these scripts")
     parser.add_argument("--scratch", type=Path, default=None, help="keep scratch data here")
     parser.add_argument("--benchmarks", type=Path, default=BENCHMARKS, help=argparse.SUPPRESS)
@@ -285,10 +332,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         results_dir = Path(temporary) / "results"
         results_dir.mkdir()
         runs = [run_script(s, scratch, results_dir, sys.executable) for s in scripts]
-    page = render(runs, machine(), started, (load_before, load_average()))
+    info, loads = machine(), (load_before, load_average())
+    page = render(runs, info, started, loads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(page, encoding="utf-8")
     print(f"wrote {args.out}")
+    readme = args.readme or (ROOT / "README.md" if args.out == DEFAULT_OUT else None)
+    if readme is not None:
+        if update_readme(readme, readme_block(runs, info, started, loads)):
+            print(f"updated the performance figures of {readme}")
+        else:
+            print(f"{readme}: no performance block markers; not updated")
 
 
 if __name__ == "__main__":
