@@ -41,6 +41,10 @@ print(json.dumps({
 """
 
 
+#: How benchmarks/report.py runs this script (4 scenes: a shorter synthesis than the default 8).
+REPORT_ARGS = ["--scenes", "4"]
+
+
 def run_prepare(root: Path, cache: Path, scenes: list[str]) -> dict[str, float]:
     """Prepare ``scenes`` in a fresh interpreter; return its figures."""
     result = subprocess.run(
