@@ -209,7 +209,8 @@ def write_shard(
     written; on any error the temporary file is removed and the error raised. (Annotated
     images are written by the family as it generates.)
     """
-    shard.parent.mkdir(parents=True, exist_ok=True)
+    if not shard.parent.is_dir():  # one stat for every unit but the first
+        shard.parent.mkdir(parents=True, exist_ok=True)
     temporary = shard.with_name(f".{shard.name}.{os.getpid()}.tmp")
     count = 0
     try:
