@@ -328,3 +328,42 @@ def test_frame_images_link_all_links_what_the_memo_would(
     images.link_all([42, 43])
     assert (folder / "00043.jpg").read_bytes() == b"jpeg 43"
     assert images.known[43] == "scannet/scene0001_00/00043.jpg"
+
+
+def test_lines_without_points_are_the_record_lines() -> None:
+    """Lines made without the dicts are byte for byte ``record_line`` of the records."""
+    cases: list[tuple[str, str, str, list[Any], list[Any]]] = [
+        ("camera_translation_vector", "scannet", "scene0002_00",
+         [[1, -2, 3], [0, 0, 51], [-9, 8, 7], [100, 0, -100]],
+         [{"overlap": 10.0, "camera": {"t_m": [1e-05, -2.5e-07, 1e16], "dyaw_deg": -0.0,
+                                        "dpitch_deg": 0.1 + 0.2}},
+          {"overlap": 6.25, "camera": {"t_m": [0.5, 1.0, -3.0], "dyaw_deg": float("nan"),
+                                        "dpitch_deg": 179.99999999999997}},
+          {"overlap": 35.0, "camera": {"t_m": [1, 2, 3], "dyaw_deg": 3, "dpitch_deg": -3}},
+          {"overlap": 7.77, "camera": {"note": "café \"x\"\n\\ \u2028 <image>"}}]),
+        ("camera_x_direction", "tapvid3d/adt", 'odd "clip" é\\ \u0000',
+         ["left", "right", "left", "right"], [None, {}, {"extra": [[], {}]}, {"a": 1, "b": 2}]),
+        ("camera_yaw_degree", "scannet", "scene0000_00", [3, 179, 45, 12],
+         [{"frames": "replaces the common field"}, {"overlap": 1.5}, {"overlap": 2.5},
+          {"split": "x", "overlap": 1.0}]),
+    ]
+    for subtask, source, scene, gts, metas in cases:
+        make = RecordMaker(seed=3, split="val", subtask=subtask, source=source,
+                           scene_or_clip=scene)
+        frames = [(40, 5), [5, 40], (135, 2000), (7, 8)]
+        images = [[f"x/{a:05d}.jpg", f"x/{b:05d}.jpg"] for a, b in frames]
+        answers = [f"`{format_value(SUBTASKS[subtask].answer_type, gt)}`" for gt in gts]
+        for size in ((1296, 968), (640, 480)):
+            records = make.records_without_points(frames, images, size, answers, gts, metas)
+            lines = make.lines_without_points(frames, images, size, answers, gts, metas)
+            assert lines == [record_line(record) for record in records]
+    make = RecordMaker(seed=3, split="val", subtask="camera_x_direction", source="scannet",
+                       scene_or_clip="s")
+    with pytest.raises(RecordError, match="cannot be written as JSON"):
+        make.lines_without_points([(np.int64(1), 2)], [["a", "b"]], (1, 1), ["`left`"],
+                                  ["left"], [None])
+    with pytest.raises(RecordError, match="backtick"):
+        make.lines_without_points([(1, 2)], [["a", "b"]], (1, 1), ["`a` `b`"], ["a"], [None])
+    with pytest.raises(ValueError, match="only template field is the answer"):
+        RecordMaker(seed=0, split="val", subtask="depth_comparison_dot", source="scannet",
+                    scene_or_clip="s").lines_without_points([], [], (1, 1), [], [], [])

@@ -35,7 +35,7 @@ from multispa.tasks.camera_movement import (
     camera_motion,
     eligible,
 )
-from multispa.tasks.records import record_draws, validate_record
+from multispa.tasks.records import record_draws, record_line, validate_record
 from multispa.tasks.templates import SUBTASKS, compiled_templates, render_with_indices
 
 SEED = 11
@@ -483,6 +483,13 @@ def test_generate_in_small_batches_gives_the_same_records(
     assert all(originals[r["id"]] == r for r in whole)
     linked = {p.name for p in (tmp_path / "b" / "images" / unit.unit_id).iterdir()}
     assert linked == {f"{f:05d}.jpg" for r in whole for f in r["meta"]["frames"]}
+    # The lines the pipeline writes (made without the dicts) are those of the records.
+    context = UnitContext(unit, SEED, tmp_path / "c", GenerateSettings())
+    lines = list(family.generate_lines(context, selections))
+    assert lines == [record_line(record) for record in whole]
+    dicts_context = UnitContext(unit, SEED, tmp_path / "d", GenerateSettings())
+    assert list(family.generate(dicts_context, selections)) == whole
+    assert context.skipped == dicts_context.skipped
 
 
 def test_generate_names_a_frame_that_is_not_kept(data: dict, tmp_path: Path) -> None:

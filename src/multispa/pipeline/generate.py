@@ -205,19 +205,26 @@ def write_shard(
 ) -> int:
     """Write one unit's records to ``shard`` as JSONL; return how many were written.
 
-    The lines go to a temporary file beside ``shard``, renamed to ``shard`` once all are
-    written; on any error the temporary file is removed and the error raised. (Annotated
-    images are written by the family as it generates.)
+    The lines are :func:`~multispa.tasks.records.record_line` of each record the family's
+    ``generate`` yields, or, for a family that also has ``generate_lines`` (the same records'
+    lines, made without the dicts), what that yields. They go to a temporary file beside
+    ``shard``, renamed to ``shard`` once all are written; on any error the temporary file is
+    removed and the error raised. (Annotated images are written by the family as it generates.)
     """
     if not shard.parent.is_dir():  # one stat for every unit but the first
         shard.parent.mkdir(parents=True, exist_ok=True)
     temporary = shard.with_name(f".{shard.name}.{os.getpid()}.tmp")
     count = 0
     try:
+        make_lines = getattr(family, "generate_lines", None)
+        lines = (
+            make_lines(context, selections) if make_lines is not None
+            else map(record_line, family.generate(context, selections))
+        )
         with open(temporary, "wb", buffering=_SHARD_BUFFER) as handle:
             write = handle.write
-            for record in family.generate(context, selections):
-                write(record_line(record))
+            for line in lines:
+                write(line)
                 count += 1
     except BaseException:
         temporary.unlink(missing_ok=True)

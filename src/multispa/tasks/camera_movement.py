@@ -23,9 +23,10 @@ fails, which float noise could only cause exactly at a threshold, is skipped as
 ``<subtask>:dead_zone_at_generate``) and writes the record with the raw frames. For throughput it
 reads only the scene's poses, frame index and ``meta.json``, computes the motion, dead zones and
 rounded answers of all the unit's selections in one vectorised pass (the same rules and rounding
-as :func:`answer_for`), and per record only formats text with
-:class:`multispa.tasks.records.RecordMaker` (template indices from a hash of the seed and the
-record id, prompts from the compiled templates).
+as :func:`answer_for`), links the frames the records show at once, and per record only formats
+text with :class:`multispa.tasks.records.RecordMaker`, in batches per subtask (template indices
+from a hash of the seed and the record id, prompts from the compiled templates). The pipeline
+takes the records' JSONL lines, made without the dicts (``generate_lines``).
 
 Selection ``extra``: ``{"overlap": float (2 decimals), "swapped": bool}``; ``frames`` are the
 original frame indices in prompt order (``swapped`` ⇔ ``frames[0] > frames[1]``).
@@ -259,7 +260,15 @@ class CameraMovementFamily(PlannedFamily):
         """Records of one scene's selections, in their order (raw frames, no markers)."""
         if not selections:
             return
-        yield from _generate(ctx, selections)
+        yield from _generate(ctx, selections, lines=False)
+
+    def generate_lines(
+        self, ctx: UnitContext, selections: Sequence[Selection]
+    ) -> Iterator[bytes]:
+        """The JSONL lines (``record_line``) of :meth:`generate`'s records, made without dicts."""
+        if not selections:
+            return
+        yield from _generate(ctx, selections, lines=True)
 
 
 def _plan_subtask(
@@ -383,11 +392,15 @@ def _read_small_npy(path: Path) -> np.ndarray:
 _CHUNK = 4096  # selections whose records are built together (bounds the records held)
 
 
-def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
-    """Records of one scene: geometry and answers per subtask in one pass, then text.
+def _generate(
+    ctx: UnitContext, selections: Sequence[Selection], lines: bool
+) -> Iterator[Any]:
+    """Records of one scene (their JSONL lines if ``lines``): geometry and answers per subtask
+    in one pass, then text.
 
-    Records are made per subtask in batches (:meth:`RecordMaker.records_without_points`) of at
-    most :data:`_CHUNK` consecutive selections, and yielded in the order of ``selections``.
+    Records are made per subtask in batches (:meth:`RecordMaker.records_without_points`, or
+    :meth:`RecordMaker.lines_without_points`) of at most :data:`_CHUNK` consecutive
+    selections, and yielded in the order of ``selections``.
     """
     path = ctx.unit.path
     meta = read_json(path / "meta.json")  # colour intrinsics
@@ -434,10 +447,12 @@ def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dic
         for k in chunk:
             if good[k]:
                 batches.setdefault(selections[k].subtask, []).append(k)
-        made: dict[int, dict[str, Any]] = {}
+        made: dict[int, Any] = {}
         for subtask, rows in batches.items():
             pairs = [frame_pairs[k] for k in rows]
-            records = makers[subtask].records_without_points(
+            maker = makers[subtask]
+            make = maker.lines_without_points if lines else maker.records_without_points
+            records = make(
                 pairs,
                 [[image_of[a], image_of[b]] for a, b in pairs],
                 (width, height),

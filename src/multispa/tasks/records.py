@@ -10,9 +10,12 @@ Two ways to build one:
 - :class:`RecordMaker` (and the lower-level :func:`assemble_record`) is the fast path for
   generators that build the answer span *from* the formatted ``gt`` (so span = ``gt`` holds by
   construction): ids from prepared key parts, template indices from :func:`record_draws`, prompts
-  from :class:`~multispa.tasks.templates.CompiledTemplates`. It keeps cheap always-on checks of
-  the invariants a generator bug could still break (list lengths = number of images, exactly one
-  backtick pair, in the answer only). Tests run :func:`validate_record` on every record.
+  from :class:`~multispa.tasks.templates.CompiledTemplates`. For raw-image records whose only
+  field is the answer it also makes a unit's records, or directly their JSONL lines, in batches
+  (:meth:`RecordMaker.records_without_points`, :meth:`RecordMaker.lines_without_points`). It
+  keeps cheap always-on checks of the invariants a generator bug could still break (list
+  lengths = number of images, exactly one backtick pair, in the answer only). Tests run
+  :func:`validate_record` on every record.
 
 Per-record randomness that needs no ``numpy`` generator (template indices) comes from
 :func:`record_draws`: BLAKE2b of (tag, seed, record id), so it is deterministic, independent of
@@ -391,6 +394,12 @@ class FrameImages:
 
 
 @functools.cache
+def _fieldless_humans_json(subtask: str) -> tuple[tuple[bytes, ...], ...]:
+    """:func:`_fieldless_humans` as JSON strings (``orjson``), for lines written directly."""
+    return tuple(tuple(orjson.dumps(human) for human in row) for row in _fieldless_humans(subtask))
+
+
+@functools.cache
 def _fieldless_humans(subtask: str) -> tuple[tuple[str, ...], ...]:
     """Human turns of a subtask without fields, by [description][question] (checked once)."""
     templates = compiled_templates(subtask)
@@ -427,9 +436,11 @@ def _assemble(
     """The record dict in the §6.1 layout (key order included), from parts in record form.
 
     The one place that lays a record out: :func:`assemble_record`, :class:`RecordMaker` and
-    :func:`build_record` all return its dict. ``meta`` is appended after the common meta
-    fields. With ``check``, the cheap checks of :func:`assemble_record` run first
-    (:func:`build_record` passes False and runs the full :func:`validate_record` instead).
+    :func:`build_record` all return its dict (:meth:`RecordMaker.lines_without_points` cuts
+    the line of one of its records into the bytes around the varying fields). ``meta`` is
+    appended after the common meta fields. With ``check``, the cheap checks of
+    :func:`assemble_record` run first (:func:`build_record` passes False and runs the full
+    :func:`validate_record` instead).
     """
     if check:
         count = spec.num_images
@@ -539,6 +550,7 @@ class RecordMaker:
             variant: (*self.templates.lists[variant], self.templates.sizes(variant))
             for variant in self.spec.variants
         }
+        self._line_chunks: dict[tuple[int, int], tuple[bytes, ...]] = {}  # see _line_chunks
         # Per variant, the human turns already rendered, by (description, question) index, when
         # neither list holds a field (the turn is then the same for every record); else None.
         self._humans: dict[str | None, dict[tuple[int, int], str] | None] = {
@@ -627,7 +639,7 @@ class RecordMaker:
 
         with the same records and checks, at less cost per record: ids from
         :meth:`RecordIds.many_without_points`, human turns rendered once per (description,
-        question) pair, one dict layout per record.
+        question) pair and process.
 
         Args:
             frames: per record, the original frame of each image (ints), prompt order.
@@ -641,30 +653,122 @@ class RecordMaker:
             ValueError: the subtask has template fields besides the answer, or variants.
             RecordError: as :meth:`__call__`.
         """
+        record_ids, indices, gpts = self._turns_without_points(frames, images, answers)
+        width, height = (int(v) for v in size)
+        humans = _fieldless_humans(self.spec.name)
+        rows = zip(record_ids, frames, images, gts, metas, indices, gpts, strict=True)
+        return [
+            self._record_without_points(row, width, height, humans)  # type: ignore[arg-type]
+            for row in rows
+        ]
+
+    def lines_without_points(
+        self,
+        frames: Sequence[Sequence[int]],
+        images: Sequence[list[str]],
+        size: tuple[int, int],
+        answers: Sequence[str],
+        gts: Sequence[Any],
+        metas: Sequence[Mapping[str, Any] | None],
+    ) -> list[bytes]:
+        """The JSONL lines of :meth:`records_without_points` (same arguments), without the dicts.
+
+        Equal to ``[record_line(r) for r in self.records_without_points(...)]``. The bytes
+        around the fields that vary are taken once from :func:`record_line` of a record laid
+        out by the same code with a placeholder in each varying field (id, images, turns,
+        ``gt``, frames, template indices); a line is those bytes joined with ``orjson`` of the
+        record's own values, its meta fields written by one ``orjson`` call before the closing
+        braces: how ``orjson`` writes the dict (compact, in key order). A record whose meta
+        replaces a common meta field is written through its dict.
+
+        Raises:
+            ValueError, RecordError: as :meth:`records_without_points`; :class:`RecordError`
+                also for a value JSON cannot hold (as :func:`record_line`).
+        """
+        record_ids, indices, gpts = self._turns_without_points(frames, images, answers)
+        width, height = (int(v) for v in size)
+        chunks = self._line_chunks.get((width, height))
+        if chunks is None:
+            chunks = self._line_chunks[width, height] = _line_chunks(self, width, height)
+        c0, c1, c2, c3, c4, c5, c6, tail = chunks
+        humans = _fieldless_humans_json(self.spec.name)
+        dumps, common, lines = orjson.dumps, _COMMON_META, []
+        rows = zip(record_ids, frames, images, gts, metas, indices, gpts, strict=True)
+        for row in rows:
+            record_id, frame_list, image_list, gt, meta, (description, question, answer), gpt = row
+            if meta and not common.isdisjoint(meta):  # replaces a common field: via the dict
+                lines.append(record_line(self._record_without_points(
+                    row, width, height, _fieldless_humans(self.spec.name)  # type: ignore[arg-type]
+                )))
+                continue
+            try:
+                lines.append(b"".join((
+                    c0, dumps(record_id), c1, dumps(image_list), c2,
+                    humans[description][question], c3, dumps(gpt), c4, dumps(gt), c5,
+                    dumps(frame_list), c6,
+                    dumps({"description": description, "question": question, "answer": answer}),
+                    b"," + dumps(meta if type(meta) is dict else dict(meta))[1:-1]
+                    if meta else b"",
+                    tail,
+                )))
+            except orjson.JSONEncodeError as error:
+                raise RecordError(
+                    f"record {record_id}: cannot be written as JSON ({error})"
+                ) from None
+        return lines
+
+    def _record_without_points(
+        self,
+        row: tuple[str, Sequence[int], list[str], Any, Any, tuple[int, int, int], str],
+        width: int,
+        height: int,
+        humans: tuple[tuple[str, ...], ...],
+    ) -> dict[str, Any]:
+        """The record of one row (id, frames, images, gt, meta, template indices, gpt turn)."""
+        record_id, frame_list, image_list, gt, meta, (description, question, answer), gpt = row
+        count = self.spec.num_images
+        return _assemble(
+            self.spec, record_id, self.split, self.source, self.scene_or_clip, list(frame_list),
+            image_list, [width] * count, [height] * count, humans[description][question], gpt,
+            {"description": description, "question": question, "answer": answer},
+            gt, [[] for _ in range(count)], meta, check=False,
+        )
+
+    def _turns_without_points(
+        self,
+        frames: Sequence[Sequence[int]],
+        images: Sequence[list[str]],
+        answers: Sequence[str],
+    ) -> tuple[list[str], list[tuple[int, int, int]], list[str]]:
+        """Ids, template indices and gpt turns of records without points, checked.
+
+        Raises:
+            ValueError: the subtask has template fields besides the answer, or variants.
+            RecordError: an answer without exactly one backtick span, or list lengths that are
+                not the subtask's image count.
+        """
         spec = self.spec
         if spec.fields or spec.variants != (None,):
-            raise ValueError(f"subtask {spec.name}: records_without_points needs a subtask "
+            raise ValueError(f"subtask {spec.name}: records without points need a subtask "
                              "whose only template field is the answer, without variants")
         _, _, answer_chunks, (n_description, n_question, n_answer) = self._lists[None]
-        humans = _fieldless_humans(spec.name)
         count = spec.num_images
-        width, height = (int(v) for v in size)
         draw_prefix, blake2b, from_bytes, mask = (
             self._draw_prefix, hashlib.blake2b, int.from_bytes, _WORD_MASK
         )
-        split, source, scene_or_clip = self.split, self.source, self.scene_or_clip
         record_ids = self.ids.many_without_points(frames)
-        records = []
-        rows = zip(record_ids, frames, images, answers, gts, metas, strict=True)
-        for record_id, frame_list, image_list, answer_text, gt, meta in rows:
+        indices, gpts = [], []
+        rows = zip(record_ids, frames, images, answers, strict=True)
+        for record_id, frame_list, image_list, answer_text in rows:
             words = from_bytes(
                 blake2b(draw_prefix + record_id.encode(), digest_size=3 * _DRAW_BYTES).digest(),
                 "little",
             )
-            description = (words & mask) % n_description
-            question = ((words >> 64) & mask) % n_question
-            answer = (words >> 128) % n_answer
-            chunks = answer_chunks[answer]
+            indices.append((
+                (words & mask) % n_description, ((words >> 64) & mask) % n_question,
+                (words >> 128) % n_answer,
+            ))
+            chunks = answer_chunks[indices[-1][2]]
             gpt = (
                 f"{chunks[0]}{answer_text}{chunks[2]}"
                 if len(chunks) == 3
@@ -679,13 +783,38 @@ class RecordMaker:
                     f"record {record_id}: {count} images expected, got image "
                     f"{len(image_list)}, frames {len(frame_list)}"
                 )
-            records.append(_assemble(
-                spec, record_id, split, source, scene_or_clip, list(frame_list), image_list,
-                [width] * count, [height] * count, humans[description][question], gpt,
-                {"description": description, "question": question, "answer": answer},
-                gt, [[], []] if count == 2 else [[] for _ in range(count)], meta, check=False,
-            ))
-        return records
+            gpts.append(gpt)
+        return record_ids, indices, gpts
+
+
+_SLOTS = ("id", "image", "human", "gpt", "gt", "frames", "templates")  # in line order
+_COMMON_META = frozenset(("source", "scene", "clip", "split", "frames", "points", "templates"))
+
+
+def _line_chunks(maker: RecordMaker, width: int, height: int) -> tuple[bytes, ...]:
+    """The bytes of a records-without-points line (no meta) around its varying fields.
+
+    ``len(_SLOTS) + 1`` chunks: the line of a record whose varying fields hold placeholders,
+    cut around each placeholder.
+    """
+    mark = {name: f"\0{name}\0" for name in _SLOTS}
+    count = maker.spec.num_images
+    record = _assemble(
+        maker.spec, mark["id"], maker.split, maker.source, maker.scene_or_clip,
+        mark["frames"], mark["image"], [width] * count, [height] * count,  # type: ignore[arg-type]
+        mark["human"], mark["gpt"], mark["templates"], mark["gt"],  # type: ignore[arg-type]
+        [[] for _ in range(count)], None, check=False,
+    )
+    line, chunks, start = record_line(record), [], 0
+    for name in _SLOTS:
+        marked = orjson.dumps(mark[name])
+        where = line.find(marked, start)
+        if where < 0 or line.find(marked, where + 1) >= 0:
+            raise RecordError(f"subtask {maker.spec.name}: the record layout changed its order")
+        chunks.append(line[start:where])
+        start = where + len(marked)
+    chunks.append(line[start:])
+    return tuple(chunks)
 
 
 def build_record(
