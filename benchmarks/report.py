@@ -2,13 +2,13 @@
 
 ``make bench`` runs this file. It picks up every ``benchmarks/bench_*.py`` (sorted by name), runs
 each in a fresh interpreter from the repository root, and writes one Markdown page: the date, the
-machine (CPU model, cores, load average before and after), the versions of Python, numpy, Pillow
-and orjson, and per script the exact command, its wall time and its figures. The page is
-generated, never edited by hand. The README's performance section quotes it: the runner rewrites
-the block between the README's ``performance:begin`` and ``performance:end`` markers with each
-script's summary lines (``--readme`` names the file, by default ``README.md`` when the default
-page is written; a README without the markers is left alone). ``--only`` runs some scripts: the
-page and the README block then hold only theirs.
+machine (CPU model, cores, load average and a speed check of the core before and after), the
+versions of Python, numpy, Pillow and orjson, and per script the exact command, its wall time
+and its figures. The page is generated, never edited by hand. The README's performance section
+quotes it: the runner rewrites the block between the README's ``performance:begin`` and
+``performance:end`` markers with each script's summary lines (``--readme`` names the file, by
+default ``README.md`` when the default page is written; a README without the markers is left
+alone). ``--only`` runs some scripts: the page and the README block then hold only theirs.
 
 **Convention for benchmark scripts** (a new ``bench_<name>.py`` plugs in by following it):
 
@@ -217,12 +217,28 @@ def load_average() -> str:
         return "n/a"
 
 
+def speed_check() -> str:
+    """CPU time per iteration of a fixed pure-Python loop (best of 3), e.g. ``"41 ns"``: how fast
+    this core runs Python right now (a busy host slows it even when the machine looks idle)."""
+    best = float("inf")
+    for _ in range(3):
+        start, total = time.process_time(), 0
+        for number in range(1_000_000):
+            total += number
+        best = min(best, time.process_time() - start)
+    return f"{best * 1e3:.0f} ns"
+
+
 def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def render(
-    runs: Sequence[Run], info: dict[str, str], started: str, loads: tuple[str, str]
+    runs: Sequence[Run],
+    info: dict[str, str],
+    started: str,
+    loads: tuple[str, str],
+    speeds: tuple[str, str] = ("n/a", "n/a"),
 ) -> str:
     """The Markdown page."""
     lines = [
@@ -238,6 +254,8 @@ def render(
         "",
         *(f"- {key}: {value}" for key, value in info.items()),
         f"- load average (1 / 5 / 15 min): {loads[0]} before, {loads[1]} after",
+        f"- speed check (CPU time of one iteration of a pure-Python loop, best of 3): "
+        f"{speeds[0]} before, {speeds[1]} after",
         "",
         "## Commands",
         "",
@@ -284,8 +302,9 @@ def readme_block(
     lines = [
         README_BEGIN,
         f"Measured on {started} on {info['CPU']}, {info['cores']}, load average "
-        f"{loads[0]} before the run (figures from a busy machine are lower); the commands, "
-        "tables, versions and notes are in [docs/performance.md](docs/performance.md).",
+        f"{loads[0]} before the run (figures from a busy machine are lower; the page gives a "
+        "speed check of the core too); the commands, tables, versions and notes are in "
+        "[docs/performance.md](docs/performance.md).",
         "",
     ]
     for run in runs:
@@ -325,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not scripts:
         raise SystemExit(f"no bench_*.py scripts in {args.benchmarks}")
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    load_before = load_average()
+    load_before, speed_before = load_average(), speed_check()
     with tempfile.TemporaryDirectory() as temporary:
         scratch = args.scratch or Path(temporary) / "scratch"
         scratch.mkdir(parents=True, exist_ok=True)
@@ -333,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         results_dir.mkdir()
         runs = [run_script(s, scratch, results_dir, sys.executable) for s in scripts]
     info, loads = machine(), (load_before, load_average())
-    page = render(runs, info, started, loads)
+    page = render(runs, info, started, loads, (speed_before, speed_check()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(page, encoding="utf-8")
     print(f"wrote {args.out}")

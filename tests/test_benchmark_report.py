@@ -107,7 +107,7 @@ args.json.write_text(json.dumps({
     assert "## `bench_beta.py`" in page and "```\nbeta: 77 frames/s\n```" in page
     assert page.index("bench_alpha") < page.index("bench_beta")
     assert f"Python: {sys.version_info.major}.{sys.version_info.minor}" in page
-    for key in ("numpy:", "Pillow:", "cores:", "CPU:", "load average"):
+    for key in ("numpy:", "Pillow:", "cores:", "CPU:", "load average", "speed check"):
         assert key in page
     # --only runs a subset; an unknown name is refused.
     report.main(["--benchmarks", str(folder), "--out", str(out), "--only", "beta"])
