@@ -146,6 +146,17 @@ class RecordIds:
         texts = self._frames[frame] = (str(value), f"{value:05d}")
         return texts
 
+    def _frame_parts(self, frames: Sequence[int]) -> tuple[str, str]:
+        """The frames as in the key JSON (``1,2``) and as in the id (``00001_00002``)."""
+        known = self._frames
+        if len(frames) == 2:  # the common case, without the joins
+            first, second = frames
+            a = known.get(first) or self._frame_texts(first)
+            b = known.get(second) or self._frame_texts(second)
+            return f"{a[0]},{b[0]}", f"{a[1]}_{b[1]}"
+        texts = [known.get(f) or self._frame_texts(f) for f in frames]
+        return ",".join([text[0] for text in texts]), "_".join([text[1] for text in texts])
+
     def _after_object_id(self, count: int) -> str:
         """The key JSON after the object id of a ``count``-image key without points."""
         after = self._no_points[count] = (
@@ -167,16 +178,7 @@ class RecordIds:
         reversed_pair: bool = False,
     ) -> str:
         """The record id; ``points_2dp`` already in :func:`pixel_points` form."""
-        known = self._frames
-        if len(frames) == 2:  # the common case, without the joins
-            first, second = frames
-            a = known.get(first) or self._frame_texts(first)
-            b = known.get(second) or self._frame_texts(second)
-            frames_json, frames_id = f"{a[0]},{b[0]}", f"{a[1]}_{b[1]}"
-        else:
-            texts = [known.get(f) or self._frame_texts(f) for f in frames]
-            frames_json = ",".join([text[0] for text in texts])
-            frames_id = "_".join([text[1] for text in texts])
+        frames_json, frames_id = self._frame_parts(frames)
         key = (
             f'{{"ask":{"null" if ask is None else _json_scalar(ask)},'
             f'"frames":[{frames_json}],'
@@ -195,14 +197,14 @@ class RecordIds:
         such as camera movement and object size, with the constant parts of its JSON prepared
         once per image count.
         """
-        texts = [self._frames.get(f) or self._frame_texts(f) for f in frames]
-        after = self._no_points.get(len(texts)) or self._after_object_id(len(texts))
+        frames_json, frames_id = self._frame_parts(frames)
+        after = self._no_points.get(len(frames)) or self._after_object_id(len(frames))
         key = (
-            f'{{"ask":null,"frames":[{",".join([text[0] for text in texts])}],"object_id":'
+            f'{{"ask":null,"frames":[{frames_json}],"object_id":'
             f'{"null" if object_id is None else _json_scalar(object_id)}{after}'
         )
         digest = hashlib.sha256(key.encode()).hexdigest()
-        return f'{self.prefix}{"_".join([text[1] for text in texts])}-{digest[:10]}'
+        return f"{self.prefix}{frames_id}-{digest[:10]}"
 
     def many_without_points(self, frames: Sequence[Sequence[int]]) -> list[str]:
         """:meth:`without_points` (no object id) of every frame list of ``frames``, in order.
