@@ -1,4 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Each sets itself up from nothing.
+# `make bench` runs every benchmarks/bench_*.py and writes docs/performance.md from their figures.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -24,7 +25,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
 bench: $(STAMP)
-	for f in benchmarks/*.py; do $(PY) $$f || exit 1; done
+	$(PY) benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

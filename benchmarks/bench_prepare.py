@@ -5,7 +5,7 @@ vertices), then prepares 2 and 8 of them in a fresh process each (one worker) an
 and the peak RSS of that process. Peak memory must depend on the largest scene, not on how many
 scenes there are.
 
-Usage: python benchmarks/bench_prepare.py [--frames 100] [--scenes 8] [--keep DIR]
+Usage: python benchmarks/bench_prepare.py [--frames 100] [--scenes 8] [--keep DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from multispa.synth.config import SynthConfig
 from multispa.synth.dataset import write_synthetic_dataset
+from report import add_json_option, write_results
 
 CHILD = """
 import json, resource, sys, time
@@ -40,6 +41,10 @@ print(json.dumps({
 """
 
 
+#: How benchmarks/report.py runs this script (4 scenes: a shorter synthesis than the default 8).
+REPORT_ARGS = ["--scenes", "4"]
+
+
 def run_prepare(root: Path, cache: Path, scenes: list[str]) -> dict[str, float]:
     """Prepare ``scenes`` in a fresh interpreter; return its figures."""
     result = subprocess.run(
@@ -56,6 +61,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100, help="frames per synthetic scene")
     parser.add_argument("--scenes", type=int, default=8, help="scenes in the large run")
     parser.add_argument("--keep", type=Path, default=None, help="keep data in this folder")
+    add_json_option(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -72,16 +78,34 @@ def main() -> None:
         scene_ids = sorted(p.name for p in (data / "scannet" / "scans").iterdir())
         print(f"{'scenes':>7}{'frames':>8}{'pairs':>9}{'max verts':>11}{'seconds':>9}"
               f"{'frames/s':>10}{'peak RSS MB':>13}")
+        rows = []
         for count in (2, len(scene_ids)):
             figures = run_prepare(data / "scannet", work / f"cache{count}", scene_ids[:count])
             assert figures["failed"] == 0
+            rows.append((
+                str(count), str(figures["frames"]), str(figures["pairs"]),
+                str(figures["vertices"]), f"{figures['seconds']:.1f}",
+                f"{figures['frames'] / figures['seconds']:.1f}", f"{figures['peak_rss_mb']:.0f}",
+            ))
             print(
                 f"{count:>7}{figures['frames']:>8}{figures['pairs']:>9}{figures['vertices']:>11}"
-                f"{figures['seconds']:>9.1f}{figures['frames'] / figures['seconds']:>10.1f}"
-                f"{figures['peak_rss_mb']:>13.0f}"
+                f"{rows[-1][4]:>9}{rows[-1][5]:>10}{rows[-1][6]:>13}"
             )
-        print("frames/s counts kept frames (every 5th) per second on one worker, including "
-              "reading the .sens, visibility, JPEG copy, depth PNG, pairs and objects.")
+        note = ("frames/s counts kept frames (every 5th) per second on one worker, including "
+                "reading the .sens, visibility, JPEG copy, depth PNG, pairs and objects.")
+        print(note)
+    write_results(
+        args.json,
+        title="`multispa prepare` throughput and peak memory on realistic synthetic scenes",
+        summary=[
+            f"prepare: {rows[-1][5]} kept frames/s on one worker; peak RSS {rows[0][6]} MB for "
+            f"{rows[0][0]} scenes, {rows[-1][6]} MB for {rows[-1][0]} (the largest scene "
+            "counts, not the number of scenes)",
+        ],
+        columns=("scenes", "frames", "pairs", "max verts", "seconds", "frames/s", "peak RSS MB"),
+        rows=rows,
+        notes=[f"Wall clock, each run in a fresh process. {note}"],
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ thousands separators) and garbage (empty, unparsable spans, prose without an ans
 type, then times the full scorer (:func:`score_records`, with the 1,000-resample bootstrap) on a
 benchmark-sized set of 7,800 records.
 
-Usage: python benchmarks/bench_scoring.py [--items 200000] [--seed 0]
+Usage: python benchmarks/bench_scoring.py [--items 200000] [--seed 0] [--json PATH]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from multispa.metrics.parse import parse_answer
 from multispa.metrics.score import score_records
 from multispa.tasks.answers import format_answer, format_coord
 from multispa.tasks.templates import BENCHMARK_SUBTASKS, SUBTASKS, compiled_templates
+from report import add_json_option, write_results
 
 TARGET = 100_000  # items/s
 _W, _H = 1296, 968
@@ -154,6 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=0)
+    add_json_option(parser)
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -171,12 +173,14 @@ def main() -> None:
     for pair in pairs:
         groups[pair[2]].append(pair)
         groups[pair[0]["answer_type"]].append(pair)
+    rows: list[tuple[str, str, str]] = []
     for name in ("well-formed", "fallback", "garbage", "label", "choice", "scalar", "vector",
                  "coord"):
         subset = groups.get(name, [])
         if subset:
             sec, _, _ = time_parse_judge(subset)
             print(f"  {name:<12} {len(subset) / sec:>12,.0f} items/s  (n={len(subset):,})")
+            rows.append((name, f"{len(subset) / sec:,.0f}", f"{len(subset):,}"))
 
     bench = pairs[: 300 * len(BENCHMARK_SUBTASKS)]
     records = [record for record, _, _ in bench]
@@ -187,10 +191,24 @@ def main() -> None:
     print(f"score_records on {len(records):,} records with a 1,000-resample bootstrap: "
           f"{seconds:.2f} s ({len(records) / seconds:,.0f} records/s); "
           f"Average {report['summary']['average_pct']:.2f} %")
+    bootstrap_s = seconds
     start = time.perf_counter()
     score_records(records, predictions, bootstrap=0)
     seconds = time.perf_counter() - start
     print(f"score_records without bootstrap: {len(records) / seconds:,.0f} records/s")
+    write_results(
+        args.json,
+        title="Scoring throughput: parse + judge items/s on one core",
+        summary=[
+            f"parse + judge: {rate:,.0f} items/s on one core ({len(pairs):,} mixed responses; "
+            f"target {TARGET:,})",
+            f"score_records, {len(records):,} records with a 1,000-resample bootstrap: "
+            f"{bootstrap_s:.2f} s",
+        ],
+        columns=("responses", "items/s", "items"),
+        rows=rows,
+        notes=["Wall clock, one process; responses by kind and by answer type."],
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ For each it prints frames/s, the file bytes covered per second, the payload byte
 per second, and the peak Python allocation (tracemalloc, in a separate pass so it does not slow
 the timed pass). Streaming means the peak is about the same for both lengths.
 
-Usage: ``.venv/bin/python benchmarks/bench_sens_read.py [--frames N] [--repeats R]``
+Usage: ``.venv/bin/python benchmarks/bench_sens_read.py [--frames N] [--repeats R] [--json PATH]``
 (the files have N/4 and N frames; default N = 1200). Files are read from the page cache (warm).
 """
 
@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from multispa.scenes.sens import SensFile
+from report import add_json_option, write_results
 
 COLOR_W, COLOR_H = 1296, 968
 DEPTH_W, DEPTH_H = 640, 480
@@ -116,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1200, help="length of the long file")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats (best is kept)")
+    add_json_option(parser)
     args = parser.parse_args()
     lengths = (max(args.frames // 4, 1), args.frames)
 
@@ -161,9 +163,24 @@ def main() -> None:
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-    print("\nframes/s counts kept frames for reads and indexed frames for 'index'; file MB/s is the"
-          " file size over the time;\nread MB/s counts frame headers + payload bytes read; peak"
-          " alloc is tracemalloc's peak during the pass.")
+    note = ("frames/s counts kept frames for reads and indexed frames for 'index'; file MB/s is "
+            "the file size over the time; read MB/s counts frame headers + payload bytes read; "
+            "peak alloc is tracemalloc's peak during the pass.")
+    print("\n" + note)
+    skip5 = [row for row in rows if row[1] == "read skip 5"]
+    write_results(
+        args.json,
+        title="Read throughput of the .sens reader",
+        summary=[
+            "read every 5th frame: "
+            + ", ".join(f"{row[3]} frames/s ({row[0]}-frame file)" for row in skip5)
+            + "; peak allocation "
+            + ", ".join(f"{row[6]} MB ({row[0]} frames)" for row in skip5),
+        ],
+        columns=head,
+        rows=rows,
+        notes=[f"Wall clock, best of {args.repeats}, files in the page cache. {note}"],
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark: per-frame vertex visibility (spec §3.2) for 150,000 vertices on one core.
+"""Benchmark: per-frame vertex visibility for 150,000 vertices on one core.
 
 Scene: a 8 m × 6 m × 3 m box room whose walls, floor and ceiling carry 150,000 vertices, with a
 free-standing cabinet that occludes part of the walls. Depth images (640×480, ScanNet-like
@@ -10,7 +10,7 @@ fraction. Target: median <= 10 ms. Also times ``visible_and_off_edge`` (what ``p
 visibility plus the rule-8p test of each visible vertex's 3×3 depth neighbourhood), alternating
 with the plain call frame by frame, and prints the share of visible vertices off depth edges.
 
-Run: ``.venv/bin/python benchmarks/bench_visibility.py``
+Run: ``.venv/bin/python benchmarks/bench_visibility.py [--json PATH]``
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
+import argparse  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -30,6 +31,7 @@ from multispa.geometry.visibility import (  # noqa: E402
     visible_vertex_indices,
 )
 from multispa.scenes.types import Intrinsics  # noqa: E402
+from report import add_json_option, write_results  # noqa: E402
 
 ROOM_MIN = np.array([0.0, 0.0, 0.0])
 ROOM_MAX = np.array([8.0, 6.0, 3.0])
@@ -88,7 +90,10 @@ def ray_cast_depth(world_from_cam: np.ndarray, rng: np.random.Generator) -> np.n
 
 
 def main() -> None:
-    """Build the scene, time 50 frames, print the figures."""
+    """Build the scene, time 50 frames, print (and optionally write) the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_json_option(parser)
+    args = parser.parse_args()
     rng = np.random.default_rng(0)
     num_vertices = 150_000
     walls = sample_box_surface(rng, ROOM_MIN, ROOM_MAX, 130_000)
@@ -118,9 +123,22 @@ def main() -> None:
     edge_times = np.array(edge_times_ms)
     print(f"vertices: {num_vertices:,}  frames: {len(frames)}  threads: 1")
     print(f"mean visible fraction: {100 * np.mean(fractions):.1f} %")
+    median, p90 = f"{np.median(times):.2f}", f"{np.percentile(times, 90):.2f}"
     print(
-        f"visibility per frame: median {np.median(times):.2f} ms, "
-        f"p90 {np.percentile(times, 90):.2f} ms, min {times.min():.2f} ms (target <= 10 ms)"
+        f"visibility per frame: median {median} ms, "
+        f"p90 {p90} ms, min {times.min():.2f} ms (target <= 10 ms)"
+    )
+    write_results(
+        args.json,
+        title=f"Per-frame vertex visibility, {num_vertices:,} vertices, one core",
+        summary=[
+            f"visibility of {num_vertices:,} vertices: median {median} ms per frame, p90 {p90} "
+            f"ms ({len(frames)} frames, one thread)",
+        ],
+        notes=[
+            f"Wall clock; mean visible fraction {100 * np.mean(fractions):.1f} %; target: "
+            "median <= 10 ms.",
+        ],
     )
     print(
         f"visibility + off-edge test per frame: median {np.median(edge_times):.2f} ms, "

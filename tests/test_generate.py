@@ -11,17 +11,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from multispa.metrics.rows import PAPER_SUBTASKS
-from multispa.pipeline.generate import GenerateConfig, generate, load_quotas_file
+from multispa.pipeline.generate import GenerateConfig, generate, load_quotas_file, write_shard
 from multispa.pipeline.prepare import PrepareConfig, prepare
 from multispa.synth.config import SynthConfig
 from multispa.synth.dataset import write_synthetic_dataset
-from multispa.tasks.records import validate_record
+from multispa.tasks.records import record_line, validate_record
 from multispa.tasks.templates import BENCHMARK_SUBTASKS, NVIEW_SUBTASKS
 
 MAX = 40  # records per subtask and split in these tests
@@ -221,3 +222,40 @@ def test_quotas_file_and_refusal_of_other_settings(
     assert len((out / "val/camera_movement/camera_x_direction.jsonl").read_text().splitlines()) == 2
     result = subprocess.run(_cli(cache, out), capture_output=True, text=True)
     assert result.returncode == 1 and "other settings" in result.stderr
+
+
+class _Family:
+    """A stand-in family: two records, and optionally their lines made another way."""
+
+    family = "camera_movement"
+
+    def __init__(self, lines: list[bytes] | None = None, fail_after: int | None = None) -> None:
+        self.lines, self.fail_after = lines, fail_after
+
+    def generate(self, ctx: object, selections: object) -> Iterator[dict]:
+        for k in range(2):
+            if self.fail_after == k:
+                raise RuntimeError("generator bug")
+            yield {"id": f"r{k}", "meta": {"x": k / 3}}
+
+
+class _LinesFamily(_Family):
+    def generate_lines(self, ctx: object, selections: object) -> Iterator[bytes]:
+        yield from self.lines or []
+
+
+def test_write_shard_writes_lines_atomically(tmp_path: Path) -> None:
+    shard = tmp_path / "shards" / "train" / "x.jsonl"
+    assert write_shard(_Family(), None, [], shard) == 2  # type: ignore[arg-type]
+    assert shard.read_bytes() == b"".join(
+        record_line({"id": f"r{k}", "meta": {"x": k / 3}}) for k in range(2)
+    )
+    # A family with generate_lines: its lines are written (the pipeline's fast path).
+    family = _LinesFamily(lines=[b'{"id":"a"}\n', b'{"id":"b"}\n', b'{"id":"c"}\n'])
+    assert write_shard(family, None, [], shard) == 3  # type: ignore[arg-type]
+    assert shard.read_bytes() == b'{"id":"a"}\n{"id":"b"}\n{"id":"c"}\n'
+    # An error leaves the previous shard and no temporary file.
+    with pytest.raises(RuntimeError, match="generator bug"):
+        write_shard(_Family(fail_after=1), None, [], shard)  # type: ignore[arg-type]
+    assert shard.read_bytes() == b'{"id":"a"}\n{"id":"b"}\n{"id":"c"}\n'
+    assert sorted(p.name for p in shard.parent.iterdir()) == ["x.jsonl"]

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from multispa.tasks.answers import format_value
 from multispa.tasks.base import CacheUnit, GenerateSettings, UnitContext
 from multispa.tasks.records import (
     FrameImages,
@@ -26,7 +27,7 @@ from multispa.tasks.records import (
     record_line,
     validate_record,
 )
-from multispa.tasks.templates import compiled_templates
+from multispa.tasks.templates import SUBTASKS, compiled_templates
 
 
 def reference_id(**kw: Any) -> str:
@@ -265,3 +266,130 @@ def test_frame_image_leaves_no_temporary_when_another_worker_linked_first(
     assert ctx.frame_image(5) == "scannet/scene0001_00/00005.jpg"
     assert sorted(p.name for p in target.parent.iterdir()) == ["00005.jpg"]
     assert target.read_bytes() == b"jpeg 5"
+def test_ids_without_points_with_an_object_id_and_in_batches() -> None:
+    ids = RecordIds("val", "object_size_width", "scannet", "scene0001_00")
+    for frames in ([185, 155], [np.int64(3), 4], [9]):
+        for object_id in (None, 0, 41):
+            assert ids.without_points(frames, object_id) == ids(
+                frames, [[] for _ in frames], object_id
+            ) == reference_id(
+                split="val", subtask="object_size_width", source="scannet",
+                scene_or_clip="scene0001_00", frames=frames, points=[[] for _ in frames],
+                object_id=object_id,
+            )
+    rows = [(185, 155), [0, 99999], (np.int64(12), 4, 5), [7], (155, 185), (185, 155)]
+    assert ids.many_without_points(rows) == [ids.without_points(row) for row in rows]
+
+
+def test_records_without_points_equal_the_record_by_record_path() -> None:
+    for subtask in ("camera_x_direction", "camera_translation_vector", "camera_yaw_degree"):
+        make = RecordMaker(seed=11, split="train", subtask=subtask, source="scannet",
+                           scene_or_clip="scene0002_00")
+        frames = [(40, 5), (5, 40), (135, 2000), (7, 8)]
+        images = [[f"scannet/scene0002_00/{a:05d}.jpg", f"scannet/scene0002_00/{b:05d}.jpg"]
+                  for a, b in frames]
+        gts: list[Any] = {"camera_x_direction": ["left", "right", "left", "right"],
+                          "camera_translation_vector": [[1, -2, 3], [0, 0, 51], [-9, 8, 7],
+                                                        [100, 0, -100]],
+                          "camera_yaw_degree": [3, 179, 45, 12]}[subtask]
+        answers = [f"`{format_value(SUBTASKS[subtask].answer_type, gt)}`" for gt in gts]
+        metas = [{"overlap": 10.0 + k, "camera": {"dyaw_deg": 1.5 * k}} for k in range(4)]
+        batch = make.records_without_points(frames, images, (1296, 968), answers, gts, metas)
+        single = [
+            make(make.ids.without_points(pair), frames=list(pair), images=image_list,
+                 width_list=[1296, 1296], height_list=[968, 968], fields={"answer": answer},
+                 gt=gt, points=[[], []], meta=meta)
+            for pair, image_list, answer, gt, meta in zip(
+                frames, images, answers, gts, metas, strict=True
+            )
+        ]
+        assert batch == single
+        for record in batch:
+            validate_record(record)
+            assert record_line(record) == record_line(single[batch.index(record)])
+        with pytest.raises(RecordError, match="backtick"):
+            make.records_without_points(frames[:1], images[:1], (1, 1), ["`a` `b`"], gts[:1],
+                                        metas[:1])
+        with pytest.raises(RecordError, match="2 images expected"):
+            make.records_without_points(frames[:1], [images[0][:1]], (1, 1), answers[:1],
+                                        gts[:1], metas[:1])
+    with pytest.raises(ValueError, match="only template field is the answer"):
+        RecordMaker(seed=0, split="val", subtask="object_size_width", source="scannet",
+                    scene_or_clip="s").records_without_points([], [], (1, 1), [], [], [])
+
+
+def test_frame_images_link_all_links_what_the_memo_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unit_path = tmp_path / "cache" / "scannet" / "scene0001_00"
+    (unit_path / "images").mkdir(parents=True)
+    for frame in (3, 40, 41, 42, 43):
+        (unit_path / "images" / f"{frame:05d}.jpg").write_bytes(b"jpeg %d" % frame)
+    unit = CacheUnit("scannet/scene0001_00", unit_path, "train")
+    out = tmp_path / "out"
+    ctx = UnitContext(unit, 0, out, GenerateSettings())
+    assert ctx.frame_image(3) == "scannet/scene0001_00/00003.jpg"  # present before
+    images = FrameImages(ctx)
+    images.link_all([40, 3, 40, np.int64(41)])
+    assert dict(images.known) == {
+        40: "scannet/scene0001_00/00040.jpg", 3: "scannet/scene0001_00/00003.jpg",
+        41: "scannet/scene0001_00/00041.jpg",
+    }
+    folder = out / "images" / "scannet" / "scene0001_00"
+    assert sorted(p.name for p in folder.iterdir()) == ["00003.jpg", "00040.jpg", "00041.jpg"]
+    for name in ("00040.jpg", "00041.jpg"):  # hard links of the cached files
+        assert (folder / name).stat().st_ino == (unit_path / "images" / name).stat().st_ino
+    assert images(40) == "scannet/scene0001_00/00040.jpg"
+    with pytest.raises(FileNotFoundError):
+        images.link_all([77])  # no such cached frame
+    # Linked meanwhile by another worker: success; links refused: the context copies.
+    os.link(unit_path / "images" / "00042.jpg", folder / "00042.jpg")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        if os.path.basename(str(args[0])) == "00043.jpg":
+            raise PermissionError("no links here")
+        raise FileExistsError(args[0])
+
+    monkeypatch.setattr(os, "link", refuse)
+    images.link_all([42, 43])
+    assert (folder / "00043.jpg").read_bytes() == b"jpeg 43"
+    assert images.known[43] == "scannet/scene0001_00/00043.jpg"
+
+
+def test_lines_without_points_are_the_record_lines() -> None:
+    """Lines made without the dicts are byte for byte ``record_line`` of the records."""
+    cases: list[tuple[str, str, str, list[Any], list[Any]]] = [
+        ("camera_translation_vector", "scannet", "scene0002_00",
+         [[1, -2, 3], [0, 0, 51], [-9, 8, 7], [100, 0, -100]],
+         [{"overlap": 10.0, "camera": {"t_m": [1e-05, -2.5e-07, 1e16], "dyaw_deg": -0.0,
+                                        "dpitch_deg": 0.1 + 0.2}},
+          {"overlap": 6.25, "camera": {"t_m": [0.5, 1.0, -3.0], "dyaw_deg": float("nan"),
+                                        "dpitch_deg": 179.99999999999997}},
+          {"overlap": 35.0, "camera": {"t_m": [1, 2, 3], "dyaw_deg": 3, "dpitch_deg": -3}},
+          {"overlap": 7.77, "camera": {"note": "café \"x\"\n\\ \u2028 <image>"}}]),
+        ("camera_x_direction", "tapvid3d/adt", 'odd "clip" é\\ \u0000',
+         ["left", "right", "left", "right"], [None, {}, {"extra": [[], {}]}, {"a": 1, "b": 2}]),
+        ("camera_yaw_degree", "scannet", "scene0000_00", [3, 179, 45, 12],
+         [{"frames": "replaces the common field"}, {"overlap": 1.5}, {"overlap": 2.5},
+          {"split": "x", "overlap": 1.0}]),
+    ]
+    for subtask, source, scene, gts, metas in cases:
+        make = RecordMaker(seed=3, split="val", subtask=subtask, source=source,
+                           scene_or_clip=scene)
+        frames = [(40, 5), [5, 40], (135, 2000), (7, 8)]
+        images = [[f"x/{a:05d}.jpg", f"x/{b:05d}.jpg"] for a, b in frames]
+        answers = [f"`{format_value(SUBTASKS[subtask].answer_type, gt)}`" for gt in gts]
+        for size in ((1296, 968), (640, 480)):
+            records = make.records_without_points(frames, images, size, answers, gts, metas)
+            lines = make.lines_without_points(frames, images, size, answers, gts, metas)
+            assert lines == [record_line(record) for record in records]
+    make = RecordMaker(seed=3, split="val", subtask="camera_x_direction", source="scannet",
+                       scene_or_clip="s")
+    with pytest.raises(RecordError, match="cannot be written as JSON"):
+        make.lines_without_points([(np.int64(1), 2)], [["a", "b"]], (1, 1), ["`left`"],
+                                  ["left"], [None])
+    with pytest.raises(RecordError, match="backtick"):
+        make.lines_without_points([(1, 2)], [["a", "b"]], (1, 1), ["`a` `b`"], ["a"], [None])
+    with pytest.raises(ValueError, match="only template field is the answer"):
+        RecordMaker(seed=0, split="val", subtask="depth_comparison_dot", source="scannet",
+                    scene_or_clip="s").lines_without_points([], [], (1, 1), [], [], [])

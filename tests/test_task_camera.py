@@ -19,11 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from multispa.errors import CacheError
 from multispa.pipeline.prepare import PrepareConfig, prepare
 from multispa.synth.config import SynthConfig
 from multispa.synth.dataset import write_synthetic_dataset
+from multispa.tasks import camera_movement
 from multispa.tasks.answers import format_answer
-from multispa.tasks.base import CacheUnit, GenerateSettings, UnitContext
+from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext
 from multispa.tasks.camera_movement import (
     CameraMovementFamily,
     _answers,
@@ -33,7 +35,7 @@ from multispa.tasks.camera_movement import (
     camera_motion,
     eligible,
 )
-from multispa.tasks.records import record_draws, validate_record
+from multispa.tasks.records import record_draws, record_line, validate_record
 from multispa.tasks.templates import SUBTASKS, compiled_templates, render_with_indices
 
 SEED = 11
@@ -463,3 +465,42 @@ def test_small_npy_reader_equals_numpy(tmp_path: Path, array: np.ndarray, fortra
     got = _read_small_npy(path)
     assert got.dtype == array.dtype and got.shape == array.shape
     assert np.array_equal(got, array)
+
+
+def test_generate_in_small_batches_gives_the_same_records(
+    data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records are built per subtask in batches of consecutive selections: any batch size gives
+    the same records in the same order."""
+    family = CameraMovementFamily()
+    unit = data["train"]["units"][0]
+    selections = [s for s in data["train"]["selections"] if s.unit_id == unit.unit_id]
+    assert len({s.subtask for s in selections}) > 3
+    whole = list(family.generate(UnitContext(unit, SEED, tmp_path / "a", GenerateSettings()),
+                                 selections))
+    monkeypatch.setattr(camera_movement, "_CHUNK", 7)
+    chunked = list(family.generate(UnitContext(unit, SEED, tmp_path / "b", GenerateSettings()),
+                                   selections))
+    assert chunked == whole and len(whole) == len(selections)
+    originals = {r["id"]: r for r in data["train"]["records"]}
+    assert all(originals[r["id"]] == r for r in whole)
+    linked = {p.name for p in (tmp_path / "b" / "images" / unit.unit_id).iterdir()}
+    assert linked == {f"{f:05d}.jpg" for r in whole for f in r["meta"]["frames"]}
+    # The lines the pipeline writes (made without the dicts) are those of the records.
+    context = UnitContext(unit, SEED, tmp_path / "c", GenerateSettings())
+    lines = list(family.generate_lines(context, selections))
+    assert lines == [record_line(record) for record in whole]
+    dicts_context = UnitContext(unit, SEED, tmp_path / "d", GenerateSettings())
+    assert list(family.generate(dicts_context, selections)) == whole
+    assert context.skipped == dicts_context.skipped
+
+
+def test_generate_names_a_frame_that_is_not_kept(data: dict, tmp_path: Path) -> None:
+    family = CameraMovementFamily()
+    unit = data["val"]["units"][0]
+    selection = next(s for s in data["val"]["selections"] if s.unit_id == unit.unit_id)
+    bad = Selection(selection.subtask, selection.unit_id, (selection.frames[0], 99_999),
+                    selection.extra)
+    context = UnitContext(unit, SEED, tmp_path / "out", GenerateSettings())
+    with pytest.raises(CacheError, match=r"scene.*selected frame 99999 is not among the kept"):
+        list(family.generate(context, [selection, bad]))

@@ -8,6 +8,7 @@ in float64; translations are in metres.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -36,6 +37,20 @@ def expect_shape(array: np.ndarray, spec: str, name: str) -> np.ndarray:
     Raises:
         ShapeError: naming ``name``, the expected shape and the shape found.
     """
+    leading, dims = _shape_spec(spec)
+    shape = np.shape(array)
+    ok = len(shape) >= len(dims) if leading else len(shape) == len(dims)
+    if ok:
+        tail = shape[len(shape) - len(dims) :]
+        ok = all(d is None or d == s for d, s in zip(dims, tail, strict=True))
+    if not ok:
+        raise ShapeError(f"{name}: expected shape {spec}, found {tuple(shape)}")
+    return array
+
+
+@functools.lru_cache(maxsize=256)
+def _shape_spec(spec: str) -> tuple[bool, tuple[int | None, ...]]:
+    """Parsed :func:`expect_shape` spec: (leading ``...``, each dimension's size or None)."""
     inner = spec.strip()
     if not (inner.startswith("(") and inner.endswith(")")):
         raise ValueError(f"bad shape spec {spec!r}")
@@ -44,14 +59,7 @@ def expect_shape(array: np.ndarray, spec: str, name: str) -> np.ndarray:
     dims = parts[1:] if leading else parts
     if any(not _DIM.match(d) for d in dims):
         raise ValueError(f"bad shape spec {spec!r}")
-    shape = np.shape(array)
-    ok = len(shape) >= len(dims) if leading else len(shape) == len(dims)
-    if ok:
-        tail = shape[len(shape) - len(dims) :]
-        ok = all(not d.isdigit() or int(d) == s for d, s in zip(dims, tail, strict=True))
-    if not ok:
-        raise ShapeError(f"{name}: expected shape {spec}, found {tuple(shape)}")
-    return array
+    return leading, tuple(int(d) if d.isdigit() else None for d in dims)
 
 
 def rigid_transform(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:

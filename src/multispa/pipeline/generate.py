@@ -27,7 +27,7 @@ import shutil
 import time
 import tomllib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,20 @@ from multispa.errors import ConfigError
 from multispa.executors.base import make_executor
 from multispa.fs import check_output_dir, failure_text, naming, output_folder
 from multispa.tasks import registry
-from multispa.tasks.base import SPLITS, CacheUnit, GenerateSettings, Selection, UnitContext
+from multispa.tasks.base import (
+    SPLITS,
+    CacheUnit,
+    GenerateSettings,
+    Selection,
+    TaskFamily,
+    UnitContext,
+)
 from multispa.tasks.records import record_line, source_code
 from multispa.tasks.templates import SUBTASKS, templates_digest
 
 WORK = "_work"
 SCRATCH = "tmp"  # OUT/_work/tmp: every temporary file of a run
+_SHARD_BUFFER = 1 << 20  # bytes of JSONL lines gathered per write to a shard
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,57 @@ def _work(out: Path, *parts: str) -> Path:
     return out.joinpath(WORK, *parts)
 
 
+def shard_path(out: Path, key: str) -> Path:
+    """Where the shard of work unit ``key`` (:attr:`GenerateUnit.key`) is written."""
+    return _work(out, "shards", f"{key}.jsonl")
+
+
+def write_shard(
+    family: TaskFamily,
+    context: UnitContext,
+    selections: Sequence[Selection],
+    shard: Path,
+    *,
+    scratch: Path | None = None,
+) -> int:
+    """Write one unit's records to ``shard`` as JSONL; return how many were written.
+
+    The lines are :func:`~multispa.tasks.records.record_line` of each record the family's
+    ``generate`` yields, or, for a family that also has ``generate_lines`` (the same records'
+    lines, made without the dicts), what that yields. They go to a temporary file in ``scratch``
+    (beside ``shard`` when None), renamed to ``shard`` once all are written; on any error the
+    temporary file is removed and the error raised, an OS error naming the file it concerns.
+    (Annotated images are written by the family as it generates.)
+    """
+    if not shard.parent.is_dir():  # one stat for every unit but the first
+        shard.parent.mkdir(parents=True, exist_ok=True)
+    folder = shard.parent if scratch is None else scratch
+    # <split>__<family>__<unit>.jsonl: unique in a shared scratch folder
+    temporary = folder / f".{'__'.join(shard.parts[-3:])}.{os.getpid()}.tmp"
+    count = 0
+    try:
+        make_lines = getattr(family, "generate_lines", None)
+        lines = (
+            make_lines(context, selections) if make_lines is not None
+            else map(record_line, family.generate(context, selections))
+        )
+        with open(temporary, "wb", buffering=_SHARD_BUFFER) as handle:
+            write = handle.write
+            for line in lines:
+                write(line)
+                count += 1
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise naming(error, temporary) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise
+    os.replace(temporary, shard)
+    return count
+
+
 def run_generate_unit(unit: GenerateUnit) -> UnitResult:
     """Generate one unit's shard unless already done (module level: runs in any worker)."""
     done = _work(unit.out, "done", f"{unit.key}.json")
@@ -208,23 +267,12 @@ def run_generate_unit(unit: GenerateUnit) -> UnitResult:
     ]
     scratch = _work(unit.out, SCRATCH)
     context = UnitContext(unit.unit, unit.seed, unit.out, unit.settings, scratch=scratch)
-    shard = _work(unit.out, "shards", f"{unit.key}.jsonl")
-    temporary = scratch / f"{unit.key.replace('/', '__')}.{os.getpid()}.jsonl"
-    count = 0
+    shard = shard_path(unit.out, unit.key)
     try:
-        shard.parent.mkdir(parents=True, exist_ok=True)
         scratch.mkdir(parents=True, exist_ok=True)
-        family = registry.family(unit.family)
-        with open(temporary, "wb") as handle:
-            for record in family.generate(context, selections):
-                handle.write(record_line(record))
-                count += 1
-        os.replace(temporary, shard)
+        count = write_shard(registry.family(unit.family), context, selections, shard,
+                            scratch=scratch)
     except Exception as error:  # reported per unit; the others go on
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            error = naming(error, temporary)
         message = failure_text(error) or f"{type(error).__name__}: {error}"
         return UnitResult(unit.key, "failed", error=message)
     done.parent.mkdir(parents=True, exist_ok=True)
@@ -291,7 +339,7 @@ def _merge(out: Path, split: str, keys: list[str]) -> dict[str, int]:
     ids: dict[str, set[bytes]] = {}
     try:
         for key in sorted(keys):
-            shard = _work(out, "shards", f"{key}.jsonl")
+            shard = shard_path(out, key)
             with open(shard, encoding="utf-8") as lines:
                 for line in lines:
                     record = json.loads(line)

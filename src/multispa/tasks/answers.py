@@ -82,6 +82,8 @@ def degrees_to_int(angle_deg: float) -> int:
 
 def _as_int(value: object, what: str) -> int:
     """``value`` as a Python int; bools, floats and strings are refused (round first)."""
+    if type(value) is int:  # the common case (``tolist()`` of an integer array)
+        return value
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{what}: expected an integer, got a bool ({value!r})")
     try:

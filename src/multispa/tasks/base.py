@@ -241,7 +241,13 @@ class UnitContext:
 
 
 class TaskFamily(Protocol):
-    """One task family: pooled planning and per-unit record generation."""
+    """One task family: pooled planning and per-unit record generation.
+
+    A family may also define ``generate_lines(ctx, selections) -> Iterator[bytes]``: the JSONL
+    lines (:func:`multispa.tasks.records.record_line`) of exactly the records ``generate``
+    yields, with the same side effects, made without the dicts; the pipeline writes shards
+    with it when present (:func:`multispa.pipeline.generate.write_shard`).
+    """
 
     family: ClassVar[str]
     subtasks: ClassVar[tuple[str, ...]]

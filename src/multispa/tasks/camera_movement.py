@@ -25,9 +25,10 @@ fails, which float noise could only cause exactly at a threshold, is skipped as
 ``<subtask>:dead_zone_at_generate``) and writes the record with the raw frames. For throughput it
 reads only the scene's poses, frame index and ``meta.json``, computes the motion, dead zones and
 rounded answers of all the unit's selections in one vectorised pass (the same rules and rounding
-as :func:`answer_for`), and per record only formats text with
-:class:`multispa.tasks.records.RecordMaker` (template indices from a hash of the seed and the
-record id, prompts from the compiled templates).
+as :func:`answer_for`), links the frames the records show at once, and per record only formats
+text with :class:`multispa.tasks.records.RecordMaker`, in batches per subtask (template indices
+from a hash of the seed and the record id, prompts from the compiled templates). The pipeline
+takes the records' JSONL lines, made without the dicts (``generate_lines``).
 
 Selection ``extra``: ``{"overlap": float (2 decimals), "swapped": bool}``; ``frames`` are the
 original frame indices in prompt order (``swapped`` ⇔ ``frames[0] > frames[1]``).
@@ -280,7 +281,15 @@ class CameraMovementFamily(PlannedFamily):
         """Records of one scene's selections, in their order (raw frames, no markers)."""
         if not selections:
             return
-        yield from _generate(ctx, selections)
+        yield from _generate(ctx, selections, lines=False)
+
+    def generate_lines(
+        self, ctx: UnitContext, selections: Sequence[Selection]
+    ) -> Iterator[bytes]:
+        """The JSONL lines (``record_line``) of :meth:`generate`'s records, made without dicts."""
+        if not selections:
+            return
+        yield from _generate(ctx, selections, lines=True)
 
 
 def _plan_subtask(
@@ -409,8 +418,19 @@ def _read_small_npy(path: Path) -> np.ndarray:
     return read_npy(path, mmap=False)
 
 
-def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
-    """Records of one scene: geometry and answers per subtask in one pass, then text."""
+_CHUNK = 4096  # selections whose records are built together (bounds the records held)
+
+
+def _generate(
+    ctx: UnitContext, selections: Sequence[Selection], lines: bool
+) -> Iterator[Any]:
+    """Records of one scene (their JSONL lines if ``lines``): geometry and answers per subtask
+    in one pass, then text.
+
+    Records are made per subtask in batches (:meth:`RecordMaker.records_without_points`, or
+    :meth:`RecordMaker.lines_without_points`) of at most :data:`_CHUNK` consecutive
+    selections, and yielded in the order of ``selections``.
+    """
     path = ctx.unit.path
     meta = read_json(path / "meta.json")  # colour intrinsics
     width = int(meta["color_intrinsics"]["width"])
@@ -420,8 +440,8 @@ def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dic
     frame_pairs = [tuple(map(int, selection.frames)) for selection in selections]
     if any(len(pair) != 2 for pair in frame_pairs):
         raise ValueError(f"{ctx.unit.unit_id}: camera selections need two frames each")
-    positions = _positions(frame_index, path, np.array(frame_pairs, dtype=np.int64), "selected")
-    motion = camera_motion(poses[positions[:, 0]], poses[positions[:, 1]])
+    first, second = _pair_positions(frame_index, path, frame_pairs)
+    motion = camera_motion(poses[first], poses[second])
     t_m, dyaw, dpitch = motion.t_m.tolist(), motion.dyaw_deg.tolist(), motion.dpitch_deg.tolist()
 
     by_subtask: dict[str, list[int]] = {}
@@ -433,13 +453,16 @@ def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dic
     for subtask, rows in by_subtask.items():
         if subtask not in _SUBTASK_SET:
             raise ValueError(f"not a camera movement subtask: {subtask!r}")
-        part = CameraMotion(motion.t_m[rows], motion.dyaw_deg[rows], motion.dpitch_deg[rows])
+        part = _rows(motion, rows)
         ok[rows] = _dead_zone_ok(subtask, part)
         values, value_texts = _answers(subtask, part)
         for k, value, text in zip(rows, values, value_texts, strict=True):
             gts[k], texts[k] = value, text
+    good = ok.tolist()
 
     frame_image = FrameImages(ctx)
+    frame_image.link_all(f for pair, g in zip(frame_pairs, good, strict=True) if g for f in pair)
+    image_of = frame_image.known
     makers = {
         subtask: RecordMaker(
             seed=ctx.seed, split=ctx.split, subtask=subtask, source=ctx.unit.source,
@@ -447,24 +470,66 @@ def _generate(ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dic
         )
         for subtask in by_subtask
     }
-    rows = zip(selections, ok.tolist(), frame_pairs, gts, texts, t_m, dyaw, dpitch, strict=True)
-    for selection, good, frames, gt, answer, t, yaw, pitch in rows:
-        if not good:
-            ctx.skip(f"{selection.subtask}:dead_zone_at_generate")
-            continue
-        make = makers[selection.subtask]
-        first, second = frames
-        yield make(
-            make.ids.without_points(frames),
-            frames=[first, second],
-            images=[frame_image(first), frame_image(second)],
-            width_list=[width, width],
-            height_list=[height, height],
-            fields={"answer": answer},
-            gt=gt,
-            points=[[], []],
-            meta={
-                "overlap": float(selection.extra["overlap"]),
-                "camera": {"t_m": t, "dyaw_deg": yaw, "dpitch_deg": pitch},
-            },
-        )
+    for start in range(0, len(selections), _CHUNK):
+        chunk = range(start, min(start + _CHUNK, len(selections)))
+        batches: dict[str, list[int]] = {}
+        for k in chunk:
+            if good[k]:
+                batches.setdefault(selections[k].subtask, []).append(k)
+        made: dict[int, Any] = {}
+        for subtask, rows in batches.items():
+            pairs = [frame_pairs[k] for k in rows]
+            maker = makers[subtask]
+            make = maker.lines_without_points if lines else maker.records_without_points
+            records = make(
+                pairs,
+                [[image_of[a], image_of[b]] for a, b in pairs],
+                (width, height),
+                [texts[k] for k in rows],
+                [gts[k] for k in rows],
+                [
+                    {
+                        "overlap": float(selections[k].extra["overlap"]),
+                        "camera": {"t_m": t_m[k], "dyaw_deg": dyaw[k], "dpitch_deg": dpitch[k]},
+                    }
+                    for k in rows
+                ],
+            )
+            made.update(zip(rows, records, strict=True))
+        for k in chunk:
+            record = made.get(k)
+            if record is None:
+                ctx.skip(f"{selections[k].subtask}:dead_zone_at_generate")
+            else:
+                yield record
+
+
+def _pair_positions(
+    frame_index: np.ndarray, path: Path, frame_pairs: Sequence[tuple[int, ...]]
+) -> tuple[list[int], list[int]]:
+    """Kept-frame positions of the first and of the second frame of each pair.
+
+    The same positions as :func:`_positions` (the first position holding the frame), looked up
+    in a dictionary: cheaper than the array search for one scene's selections.
+
+    Raises CacheError naming the cache folder if a frame is not a kept frame.
+    """
+    position_of: dict[int, int] = {}
+    for position, frame in enumerate(frame_index.tolist()):
+        position_of.setdefault(frame, position)
+    try:
+        return [position_of[a] for a, _ in frame_pairs], [position_of[b] for _, b in frame_pairs]
+    except KeyError as missing:
+        if not position_of:
+            raise CacheError(
+                f"{path}: selected frame {missing.args[0]} but no kept frames"
+            ) from None
+        raise CacheError(
+            f"{path}: selected frame {missing.args[0]} is not among the kept frames "
+            f"of frame_index.npy"
+        ) from None
+
+
+def _rows(motion: CameraMotion, rows: list[int]) -> CameraMotion:
+    """The motions of pairs ``rows``."""
+    return CameraMotion(motion.t_m[rows], motion.dyaw_deg[rows], motion.dpitch_deg[rows])

@@ -381,6 +381,15 @@ def _generate(
         range(len(selections)), key=lambda k: (first_frames[k] if marks[k] else -1, k)
     )
     frames.schedule([(first_frames[k],) if marks[k] else () for k in order])
+    # The raw frames the records will show, linked at once: both frames of a coordinate record,
+    # the second one of a dot record (whose first image is drawn), for the records not skipped.
+    raw_frames: list[int] = []
+    for k, selection in enumerate(selections):
+        if gathered.visible[k] and (inside[k] or not marks[k]):
+            if not marks[k]:
+                raw_frames.append(first_frames[k])
+            raw_frames.append(int(selection.frames[1]))
+    frame_image.link_all(raw_frames)
     made: dict[int, dict[str, Any]] = {}
     for step, k in enumerate(order):
         selection = selections[k]

@@ -396,7 +396,6 @@ class ObjectSizeFamily(PlannedFamily):
             if int(obj["object_id"]) in wanted and obj.get("box") is not None
         }
         dims_mm = _dims_mm(objects)
-        frame_image = FrameImages(ctx)
         makers: dict[str, tuple[RecordMaker, int]] = {}
         for subtask in {selection.subtask for selection in selections}:
             if subtask not in DIMENSIONS:
@@ -406,33 +405,42 @@ class ObjectSizeFamily(PlannedFamily):
                 scene_or_clip=ctx.unit.name,
             )
             makers[subtask] = (maker, _BOX_KEYS.index(DIMENSIONS[subtask][0]))
-        no_points: list[list[list[float]]] = [[], []]
-        for selection in selections:
-            subtask = selection.subtask
-            object_id = int(selection.extra["object_id"])
-            obj = objects.get(object_id)
-            if obj is None:
-                ctx.skip(f"{subtask}:missing_object")
-                continue
+        # Per object, once: the label (None if unusable) and each dimension's backticked answer.
+        shown_labels: dict[int, str | None] = {}
+        answers: dict[int, list[str]] = {}
+        for object_id, obj in objects.items():
             label = str(obj["label"])
             shown = label.strip()
-            if not shown or any(bad in label for bad in _BAD_LABEL_TEXT):
-                ctx.skip(f"{subtask}:unusable_label")
-                continue
-            make, dimension = makers[subtask]
-            first, second = frames = tuple(map(int, selection.frames))
+            usable = shown and not any(bad in label for bad in _BAD_LABEL_TEXT)
+            shown_labels[object_id] = shown if usable else None
+            answers[object_id] = [f"`{format_scalar(value)}`" for value in dims_mm[object_id]]
+        made: list[tuple[Selection, int, tuple[int, ...]]] = []
+        for selection in selections:
+            object_id = int(selection.extra["object_id"])
+            if object_id not in objects:
+                ctx.skip(f"{selection.subtask}:missing_object")
+            elif shown_labels[object_id] is None:
+                ctx.skip(f"{selection.subtask}:unusable_label")
+            else:
+                made.append((selection, object_id, tuple(map(int, selection.frames))))
+        frame_image = FrameImages(ctx)
+        frame_image.link_all(frame for _, _, frames in made for frame in frames)
+        image_of = frame_image.known
+        for selection, object_id, frames in made:
+            make, dimension = makers[selection.subtask]
+            first, second = frames
             dims = dims_mm[object_id]
-            gt = dims[dimension]
             yield make(
-                make.ids(frames, no_points, object_id=object_id),
+                make.ids.without_points(frames, object_id),
                 frames=[first, second],
-                images=[frame_image(first), frame_image(second)],
+                images=[image_of[first], image_of[second]],
                 width_list=[width, width],
                 height_list=[height, height],
-                fields={"answer": f"`{format_scalar(gt)}`", "label": shown},
-                gt=gt,
+                fields={"answer": answers[object_id][dimension], "label": shown_labels[object_id]},
+                gt=dims[dimension],
                 points=[[], []],
-                meta={"object_id": object_id, "label": label, "dims_mm": list(dims)},
+                meta={"object_id": object_id, "label": str(objects[object_id]["label"]),
+                      "dims_mm": list(dims)},
             )
 
 

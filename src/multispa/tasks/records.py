@@ -10,9 +10,12 @@ Two ways to build one:
 - :class:`RecordMaker` (and the lower-level :func:`assemble_record`) is the fast path for
   generators that build the answer span *from* the formatted ``gt`` (so span = ``gt`` holds by
   construction): ids from prepared key parts, template indices from :func:`record_draws`, prompts
-  from :class:`~multispa.tasks.templates.CompiledTemplates`. It keeps cheap always-on checks of
-  the invariants a generator bug could still break (list lengths = number of images, exactly one
-  backtick pair, in the answer only). Tests run :func:`validate_record` on every record.
+  from :class:`~multispa.tasks.templates.CompiledTemplates`. For raw-image records whose only
+  field is the answer it also makes a unit's records, or directly their JSONL lines, in batches
+  (:meth:`RecordMaker.records_without_points`, :meth:`RecordMaker.lines_without_points`). It
+  keeps cheap always-on checks of the invariants a generator bug could still break (list
+  lengths = number of images, exactly one backtick pair, in the answer only). Tests run
+  :func:`validate_record` on every record.
 
 Per-record randomness that needs no ``numpy`` generator (template indices) comes from
 :func:`record_draws`: BLAKE2b of (tag, seed, record id), so it is deterministic, independent of
@@ -27,8 +30,9 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from json.encoder import encode_basestring_ascii
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -89,16 +93,16 @@ def pixel_points(points: Sequence[Sequence[Sequence[float]]]) -> list[list[list[
 
 def _json_scalar(value: object) -> str:
     """Compact JSON of an id-key scalar, exactly as ``json.dumps`` writes it."""
+    if type(value) is float and math.isfinite(value):  # points: the most frequent
+        return float.__repr__(value)
+    if type(value) is int:
+        return int.__repr__(value)
     if value is None:
         return "null"
     if value is True:
         return "true"
     if value is False:
         return "false"
-    if type(value) is int:
-        return int.__repr__(value)
-    if type(value) is float and math.isfinite(value):
-        return float.__repr__(value)
     if type(value) is str:
         return encode_basestring_ascii(value)
     if isinstance(value, list | tuple):  # N-view records key on several object ids
@@ -109,12 +113,15 @@ def _json_scalar(value: object) -> str:
 def _image_points_json(image: Sequence[Sequence[float]]) -> str:
     if not image:
         return "[]"
+    if len(image) == 1:
+        (u, v), = image
+        return f"[[{_json_scalar(u)},{_json_scalar(v)}]]"
     return "[" + ",".join([f"[{_json_scalar(u)},{_json_scalar(v)}]" for u, v in image]) + "]"
 
 
 def _points_json(points: Sequence[Sequence[Sequence[float]]]) -> str:
     """Compact JSON of 2-decimal ``points`` (the output of :func:`pixel_points`)."""
-    return "[" + ",".join([_image_points_json(image) for image in points]) + "]"
+    return "[" + ",".join(map(_image_points_json, points)) + "]"
 
 
 class RecordIds:
@@ -135,30 +142,34 @@ class RecordIds:
             + ',"track":'
         )
         self._frames: dict[Any, tuple[str, str]] = {}  # frame → (JSON text, 5-digit text)
-        self._no_points: dict[int, str] = {}  # image count → key JSON after the frames
+        self._no_points: dict[int, str] = {}  # image count → key JSON after the object id
 
     def _frame_texts(self, frame: Any) -> tuple[str, str]:
         value = int(frame)
         texts = self._frames[frame] = (str(value), f"{value:05d}")
         return texts
 
-    def _key_json(
-        self,
-        texts: list[tuple[str, str]],
-        points_2dp: Sequence[Sequence[Sequence[float]]],
-        object_id: int | Sequence[int] | None,
-        track: int | None,
-        ask: str | None,
-        reversed_pair: bool,
-    ) -> str:
-        return (
-            f'{{"ask":{"null" if ask is None else _json_scalar(ask)},'
-            f'"frames":[{",".join([text[0] for text in texts])}],'
-            f'"object_id":{"null" if object_id is None else _json_scalar(object_id)},'
-            f'"points":{_points_json(points_2dp)},'
-            f'"reversed":{"true" if reversed_pair else "false"}{self._tail}'
-            f'{"null" if track is None else _json_scalar(track)}}}'
+    def _frame_parts(self, frames: Sequence[int]) -> tuple[str, str]:
+        """The frames as in the key JSON (``1,2``) and as in the id (``00001_00002``)."""
+        known = self._frames
+        if len(frames) == 2:  # the common case, without the joins
+            first, second = frames
+            a = known.get(first) or self._frame_texts(first)
+            b = known.get(second) or self._frame_texts(second)
+            return f"{a[0]},{b[0]}", f"{a[1]}_{b[1]}"
+        texts = [known.get(f) or self._frame_texts(f) for f in frames]
+        return ",".join([text[0] for text in texts]), "_".join([text[1] for text in texts])
+
+    def _after_object_id(self, count: int) -> str:
+        """The key JSON after the object id of a ``count``-image key without points."""
+        after = self._no_points[count] = (
+            ',"points":['
+            + ",".join(["[]"] * count)
+            + '],"reversed":false'
+            + self._tail
+            + "null}"
         )
+        return after
 
     def __call__(
         self,
@@ -174,30 +185,56 @@ class RecordIds:
         ``object_id`` is one ScanNet ``objectId``, or for N-view records the list of the ids a
         question refers to (written as a compact JSON list in the key).
         """
-        texts = [self._frames.get(f) or self._frame_texts(f) for f in frames]
-        key = self._key_json(texts, points_2dp, object_id, track, ask, reversed_pair)
+        frames_json, frames_id = self._frame_parts(frames)
+        key = (
+            f'{{"ask":{"null" if ask is None else _json_scalar(ask)},'
+            f'"frames":[{frames_json}],'
+            f'"object_id":{"null" if object_id is None else _json_scalar(object_id)},'
+            f'"points":{_points_json(points_2dp)},'
+            f'"reversed":{"true" if reversed_pair else "false"}{self._tail}'
+            f'{"null" if track is None else _json_scalar(track)}}}'
+        )
         digest = hashlib.sha256(key.encode()).hexdigest()
-        return f'{self.prefix}{"_".join([text[1] for text in texts])}-{digest[:10]}'
+        return f"{self.prefix}{frames_id}-{digest[:10]}"
 
-    def without_points(self, frames: Sequence[int]) -> str:
-        """The id of a sample key with no points (``[]`` per image) and nothing else set.
+    def without_points(self, frames: Sequence[int], object_id: int | None = None) -> str:
+        """The id of a sample key with no points (``[]`` per image), at most an object id set.
 
-        Equal to ``self(frames, [[]] * len(frames))``: the key of raw-image records such as
-        camera movement, with the constant parts of its JSON prepared once per image count.
+        Equal to ``self(frames, [[]] * len(frames), object_id)``: the key of raw-image records
+        such as camera movement and object size, with the constant parts of its JSON prepared
+        once per image count.
         """
-        texts = [self._frames.get(f) or self._frame_texts(f) for f in frames]
-        middle = self._no_points.get(len(texts))
-        if middle is None:
-            middle = self._no_points[len(texts)] = (
-                '],"object_id":null,"points":['
-                + ",".join(["[]"] * len(texts))
-                + '],"reversed":false'
-                + self._tail
-                + "null}"
-            )
-        key = f'{{"ask":null,"frames":[{",".join([text[0] for text in texts])}{middle}'
+        frames_json, frames_id = self._frame_parts(frames)
+        after = self._no_points.get(len(frames)) or self._after_object_id(len(frames))
+        key = (
+            f'{{"ask":null,"frames":[{frames_json}],"object_id":'
+            f'{"null" if object_id is None else _json_scalar(object_id)}{after}'
+        )
         digest = hashlib.sha256(key.encode()).hexdigest()
-        return f'{self.prefix}{"_".join([text[1] for text in texts])}-{digest[:10]}'
+        return f"{self.prefix}{frames_id}-{digest[:10]}"
+
+    def many_without_points(self, frames: Sequence[Sequence[int]]) -> list[str]:
+        """:meth:`without_points` (no object id) of every frame list of ``frames``, in order.
+
+        The batch form for one unit's records; frames are Python or numpy integers.
+        """
+        sha256 = hashlib.sha256
+        prefix = self.prefix
+        known = self._frames
+        pair_after = self._no_points.get(2) or self._after_object_id(2)
+        ids = []
+        for row in frames:
+            if len(row) == 2:  # the common case, without the joins
+                first, second = row
+                a = known.get(first) or self._frame_texts(first)
+                b = known.get(second) or self._frame_texts(second)
+                digest = sha256(
+                    f'{{"ask":null,"frames":[{a[0]},{b[0]}],"object_id":null{pair_after}'.encode()
+                ).hexdigest()
+                ids.append(f"{prefix}{a[1]}_{b[1]}-{digest[:10]}")
+            else:
+                ids.append(self.without_points(row))
+        return ids
 
 
 @functools.lru_cache(maxsize=1024)
@@ -290,6 +327,64 @@ class FrameImages:
             relative = self._known[frame] = self._prefix + name
         return relative
 
+    @property
+    def known(self) -> Mapping[int, str]:
+        """Relative path of every frame made available so far, by frame (read-only view)."""
+        return MappingProxyType(self._known)
+
+    def link_all(self, frames: Iterable[int]) -> None:
+        """Make every frame of ``frames`` available at once (then each call is a lookup).
+
+        The batch form of calling the memo on each frame, with the same files: each missing
+        frame costs one ``link`` between the cache's and the output's image folders, both
+        opened once (no path resolution per frame) where the platform links relative to
+        folder descriptors.
+        """
+        missing: dict[int, str] = {}
+        for frame in frames:
+            if frame in self._known or frame in missing:
+                continue
+            name = f"{int(frame):05d}.jpg"
+            if name in self._present:
+                self._known[frame] = self._prefix + name
+            else:
+                missing[frame] = name
+        if not missing:
+            return
+        failed = self._link_many(missing.values())
+        for frame, name in missing.items():
+            if name in failed:
+                self._ctx.frame_image(int(frame))
+            self._known[frame] = self._prefix + name
+
+    def _link_many(self, names: Iterable[str]) -> set[str]:
+        """Hard-link cached frames ``names`` into the output folder; the names that failed."""
+        if not self._folder_ready:
+            os.makedirs(self._folder, exist_ok=True)
+            self._folder_ready = True
+        if os.link not in os.supports_dir_fd:
+            return {name for name in names if not self._link(name)}
+        failed: set[str] = set()
+        try:
+            source = os.open(self._source, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return set(names)  # no cache folder: the context reports the missing frames
+        try:
+            target = os.open(self._folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                for name in names:
+                    try:
+                        os.link(name, name, src_dir_fd=source, dst_dir_fd=target)
+                    except FileExistsError:
+                        pass
+                    except OSError:
+                        failed.add(name)
+            finally:
+                os.close(target)
+        finally:
+            os.close(source)
+        return failed
+
     def _link(self, name: str) -> bool:
         """Hard-link cached frame ``name`` into the output folder; False if that is impossible."""
         if not self._folder_ready:
@@ -305,6 +400,28 @@ class FrameImages:
 
 
 # ------------------------------------------------------------------------------------- records
+
+
+@functools.cache
+def _fieldless_humans_json(subtask: str) -> tuple[tuple[bytes, ...], ...]:
+    """:func:`_fieldless_humans` as JSON strings (``orjson``), for lines written directly."""
+    return tuple(tuple(orjson.dumps(human) for human in row) for row in _fieldless_humans(subtask))
+
+
+@functools.cache
+def _fieldless_humans(subtask: str) -> tuple[tuple[str, ...], ...]:
+    """Human turns of a subtask without fields, by [description][question] (checked once)."""
+    templates = compiled_templates(subtask)
+    descriptions, questions, _ = templates.lists[None]
+    table = tuple(
+        tuple(
+            f"{templates.prefix}{fill_template(d, {})}\n{fill_template(q, {})}" for q in questions
+        )
+        for d in descriptions
+    )
+    if any("`" in human for row in table for human in row):
+        raise RecordError(f"subtask {subtask}: a template holds a backtick")
+    return table
 
 
 def _assemble(
@@ -328,9 +445,11 @@ def _assemble(
     """The record dict in the §6.1 layout (key order included), from parts in record form.
 
     The one place that lays a record out: :func:`assemble_record`, :class:`RecordMaker` and
-    :func:`build_record` all return its dict. ``meta`` is appended after the common meta
-    fields. With ``check``, the cheap checks of :func:`assemble_record` run first
-    (:func:`build_record` passes False and runs the full :func:`validate_record` instead).
+    :func:`build_record` all return its dict (:meth:`RecordMaker.lines_without_points` cuts
+    the line of one of its records into the bytes around the varying fields). ``meta`` is
+    appended after the common meta fields. With ``check``, the cheap checks of
+    :func:`assemble_record` run first (:func:`build_record` passes False and runs the full
+    :func:`validate_record` instead).
     """
     if check:
         count = len(images)
@@ -441,6 +560,7 @@ class RecordMaker:
             variant: (*self.templates.lists[variant], self.templates.sizes(variant))
             for variant in self.spec.variants
         }
+        self._line_chunks: dict[tuple[int, int], tuple[bytes, ...]] = {}  # see _line_chunks
         # Per variant, the human turns (image prefix excluded) already rendered, by (description,
         # question) index, when neither list holds a field (the turn is then the same for every
         # record); else None.
@@ -513,6 +633,202 @@ class RecordMaker:
             {"description": description, "question": question, "answer": answer},
             gt, points, meta,
         )
+
+    def records_without_points(
+        self,
+        frames: Sequence[Sequence[int]],
+        images: Sequence[list[str]],
+        size: tuple[int, int],
+        answers: Sequence[str],
+        gts: Sequence[Any],
+        metas: Sequence[Mapping[str, Any] | None],
+    ) -> list[dict[str, Any]]:
+        """Records of raw images, without points, whose only template field is the answer.
+
+        The batch form (one unit's records of the subtask) of, for each row ``k``::
+
+            self(self.ids.without_points(frames[k]), frames=list(frames[k]), images=images[k],
+                 width_list=[width] * n, height_list=[height] * n,
+                 fields={"answer": answers[k]}, gt=gts[k], points=[[]] * n, meta=metas[k])
+
+        with the same records and checks, at less cost per record: ids from
+        :meth:`RecordIds.many_without_points`, human turns rendered once per (description,
+        question) pair and process.
+
+        Args:
+            frames: per record, the original frame of each image (ints), prompt order.
+            images: per record, the image paths (``n`` each).
+            size: ``(width, height)`` of every image, pixels.
+            answers: per record, the backticked answer (``format_value`` of the ``gt``).
+            gts: per record, the ground truth.
+            metas: per record, the subtask's meta fields (appended after the common ones).
+
+        Raises:
+            ValueError: the subtask has template fields besides the answer, or variants.
+            RecordError: as :meth:`__call__`.
+        """
+        record_ids, indices, gpts = self._turns_without_points(frames, images, answers)
+        width, height = (int(v) for v in size)
+        humans = _fieldless_humans(self.spec.name)
+        rows = zip(record_ids, frames, images, gts, metas, indices, gpts, strict=True)
+        return [
+            self._record_without_points(row, width, height, humans)  # type: ignore[arg-type]
+            for row in rows
+        ]
+
+    def lines_without_points(
+        self,
+        frames: Sequence[Sequence[int]],
+        images: Sequence[list[str]],
+        size: tuple[int, int],
+        answers: Sequence[str],
+        gts: Sequence[Any],
+        metas: Sequence[Mapping[str, Any] | None],
+    ) -> list[bytes]:
+        """The JSONL lines of :meth:`records_without_points` (same arguments), without the dicts.
+
+        Equal to ``[record_line(r) for r in self.records_without_points(...)]``. The bytes
+        around the fields that vary are taken once from :func:`record_line` of a record laid
+        out by the same code with a placeholder in each varying field (id, images, turns,
+        ``gt``, frames, template indices); a line is those bytes joined with ``orjson`` of the
+        record's own values, its meta fields written by one ``orjson`` call before the closing
+        braces: how ``orjson`` writes the dict (compact, in key order). A record whose meta
+        replaces a common meta field is written through its dict.
+
+        Raises:
+            ValueError, RecordError: as :meth:`records_without_points`; :class:`RecordError`
+                also for a value JSON cannot hold (as :func:`record_line`).
+        """
+        record_ids, indices, gpts = self._turns_without_points(frames, images, answers)
+        width, height = (int(v) for v in size)
+        chunks = self._line_chunks.get((width, height))
+        if chunks is None:
+            chunks = self._line_chunks[width, height] = _line_chunks(self, width, height)
+        c0, c1, c2, c3, c4, c5, c6, tail = chunks
+        humans = _fieldless_humans_json(self.spec.name)
+        dumps, common, lines = orjson.dumps, _COMMON_META, []
+        rows = zip(record_ids, frames, images, gts, metas, indices, gpts, strict=True)
+        for row in rows:
+            record_id, frame_list, image_list, gt, meta, (description, question, answer), gpt = row
+            if meta and not common.isdisjoint(meta):  # replaces a common field: via the dict
+                lines.append(record_line(self._record_without_points(
+                    row, width, height, _fieldless_humans(self.spec.name)  # type: ignore[arg-type]
+                )))
+                continue
+            try:
+                lines.append(b"".join((
+                    c0, dumps(record_id), c1, dumps(image_list), c2,
+                    humans[description][question], c3, dumps(gpt), c4, dumps(gt), c5,
+                    dumps(frame_list), c6,
+                    dumps({"description": description, "question": question, "answer": answer}),
+                    b"," + dumps(meta if type(meta) is dict else dict(meta))[1:-1]
+                    if meta else b"",
+                    tail,
+                )))
+            except orjson.JSONEncodeError as error:
+                raise RecordError(
+                    f"record {record_id}: cannot be written as JSON ({error})"
+                ) from None
+        return lines
+
+    def _record_without_points(
+        self,
+        row: tuple[str, Sequence[int], list[str], Any, Any, tuple[int, int, int], str],
+        width: int,
+        height: int,
+        humans: tuple[tuple[str, ...], ...],
+    ) -> dict[str, Any]:
+        """The record of one row (id, frames, images, gt, meta, template indices, gpt turn)."""
+        record_id, frame_list, image_list, gt, meta, (description, question, answer), gpt = row
+        count = self.spec.num_images
+        return _assemble(
+            self.spec, record_id, self.split, self.source, self.scene_or_clip, list(frame_list),
+            image_list, [width] * count, [height] * count, humans[description][question], gpt,
+            {"description": description, "question": question, "answer": answer},
+            gt, [[] for _ in range(count)], meta, check=False,
+        )
+
+    def _turns_without_points(
+        self,
+        frames: Sequence[Sequence[int]],
+        images: Sequence[list[str]],
+        answers: Sequence[str],
+    ) -> tuple[list[str], list[tuple[int, int, int]], list[str]]:
+        """Ids, template indices and gpt turns of records without points, checked.
+
+        Raises:
+            ValueError: the subtask has template fields besides the answer, or variants.
+            RecordError: an answer without exactly one backtick span, or list lengths that are
+                not the subtask's image count.
+        """
+        spec = self.spec
+        if spec.fields or spec.variants != (None,):
+            raise ValueError(f"subtask {spec.name}: records without points need a subtask "
+                             "whose only template field is the answer, without variants")
+        _, _, answer_chunks, (n_description, n_question, n_answer) = self._lists[None]
+        count = spec.num_images
+        draw_prefix, blake2b, from_bytes, mask = (
+            self._draw_prefix, hashlib.blake2b, int.from_bytes, _WORD_MASK
+        )
+        record_ids = self.ids.many_without_points(frames)
+        indices, gpts = [], []
+        rows = zip(record_ids, frames, images, answers, strict=True)
+        for record_id, frame_list, image_list, answer_text in rows:
+            words = from_bytes(
+                blake2b(draw_prefix + record_id.encode(), digest_size=3 * _DRAW_BYTES).digest(),
+                "little",
+            )
+            indices.append((
+                (words & mask) % n_description, ((words >> 64) & mask) % n_question,
+                (words >> 128) % n_answer,
+            ))
+            chunks = answer_chunks[indices[-1][2]]
+            gpt = (
+                f"{chunks[0]}{answer_text}{chunks[2]}"
+                if len(chunks) == 3
+                else fill_template(chunks, {"answer": answer_text})
+            )
+            if gpt.count("`") != 2:
+                raise RecordError(
+                    f"record {record_id}: the answer must hold exactly one backtick span"
+                )
+            if len(frame_list) != count or len(image_list) != count:
+                raise RecordError(
+                    f"record {record_id}: {count} images expected, got image "
+                    f"{len(image_list)}, frames {len(frame_list)}"
+                )
+            gpts.append(gpt)
+        return record_ids, indices, gpts
+
+
+_SLOTS = ("id", "image", "human", "gpt", "gt", "frames", "templates")  # in line order
+_COMMON_META = frozenset(("source", "scene", "clip", "split", "frames", "points", "templates"))
+
+
+def _line_chunks(maker: RecordMaker, width: int, height: int) -> tuple[bytes, ...]:
+    """The bytes of a records-without-points line (no meta) around its varying fields.
+
+    ``len(_SLOTS) + 1`` chunks: the line of a record whose varying fields hold placeholders,
+    cut around each placeholder.
+    """
+    mark = {name: f"\0{name}\0" for name in _SLOTS}
+    count = maker.spec.num_images
+    record = _assemble(
+        maker.spec, mark["id"], maker.split, maker.source, maker.scene_or_clip,
+        mark["frames"], mark["image"], [width] * count, [height] * count,  # type: ignore[arg-type]
+        mark["human"], mark["gpt"], mark["templates"], mark["gt"],  # type: ignore[arg-type]
+        [[] for _ in range(count)], None, check=False,
+    )
+    line, chunks, start = record_line(record), [], 0
+    for name in _SLOTS:
+        marked = orjson.dumps(mark[name])
+        where = line.find(marked, start)
+        if where < 0 or line.find(marked, where + 1) >= 0:
+            raise RecordError(f"subtask {maker.spec.name}: the record layout changed its order")
+        chunks.append(line[start:where])
+        start = where + len(marked)
+    chunks.append(line[start:])
+    return tuple(chunks)
 
 
 def build_record(
