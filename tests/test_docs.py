@@ -9,7 +9,7 @@
   formatted parts resolved to the constants that reach them), the reasons counted in the small
   dataset's manifest (also named in the section of their subtask's family), and the reasons of
   unusable units in its cache manifest;
-- every relative link and ``#anchor`` of ``README.md``, ``CHANGELOG.md`` and ``docs/*.md``
+- every relative link and ``#anchor`` of ``README.md``, ``CHANGELOG.md`` and ``docs/**/*.md``
   resolves, and none of them points outside the repository.
 
 The last group of tests feeds the same checks a registry, records, source and a manifest with
@@ -33,7 +33,9 @@ from multispa.tasks.templates import SUBTASKS
 
 LABELS = dc.DOCS / "labels.md"
 FORMATS = dc.DOCS / "data-formats.md"
-MARKDOWN_FILES = [dc.ROOT / "README.md", dc.ROOT / "CHANGELOG.md", *sorted(dc.DOCS.glob("*.md"))]
+MARKDOWN_FILES = [
+    dc.ROOT / "README.md", dc.ROOT / "CHANGELOG.md", *sorted(dc.DOCS.rglob("*.md"))
+]
 
 
 def _text(path: Path) -> str:
@@ -132,19 +134,19 @@ def test_unusable_units_name_a_documented_reason(small_dataset: Path) -> None:
     assert unnamed == []
 
 
-@pytest.mark.parametrize("path", MARKDOWN_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MARKDOWN_FILES, ids=lambda p: str(p.relative_to(dc.ROOT)))
 def test_relative_links_and_anchors_resolve(path: Path) -> None:
     assert dc.broken_links(path) == []
 
 
-@pytest.mark.parametrize("path", MARKDOWN_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MARKDOWN_FILES, ids=lambda p: str(p.relative_to(dc.ROOT)))
 def test_no_reference_to_files_outside_the_repository(path: Path) -> None:
     text = _text(path)
     assert "shared/" not in text
     assert "spec §" not in text
 
 
-@pytest.mark.parametrize("path", MARKDOWN_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MARKDOWN_FILES, ids=lambda p: str(p.relative_to(dc.ROOT)))
 def test_anchors_are_unique(path: Path) -> None:
     # Anchors are what code and issues cite: an explicit anchor equal to a heading's (or to
     # another explicit one) would send a link to whichever comes first.
