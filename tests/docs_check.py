@@ -7,8 +7,12 @@
   task modules (``meta={...}``, ``meta = {...}``, ``meta["key"] = ...``).
 - Skip reasons: every f-string of the form ``f"{<...>subtask}:<reason>"`` in the package source,
   with the formatted parts of ``<reason>`` resolved to the string constants that can reach them
-  (assignments in the enclosing function or module, return values of the called function); and
-  the ``<subtask>:<reason>`` keys of a dataset manifest.
+  (assignments in the enclosing function or module, return values of the called function,
+  followed through ``import ... as`` names; values that are plainly not strings, such as a
+  class instance or a list, are left out); every string constant ``"<family>:<reason>"`` for a
+  known family or subtask name; and the ``<subtask>:<reason>`` keys of a dataset manifest.
+- Anchors cited in the package source: every ``docs/<page>.md#<anchor>`` (and ``README.md#…``)
+  written in a docstring or comment.
 """
 
 from __future__ import annotations
@@ -307,6 +311,13 @@ class ReasonSite:
     pattern: str | None
 
 
+#: Expressions whose value is never a string (they add no reason when a name may hold them).
+_NOT_STRINGS = (
+    ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.SetComp, ast.DictComp,
+    ast.GeneratorExp, ast.Lambda,
+)
+
+
 class _Scope:
     """The parsed package: module-level assignments and functions, for name resolution."""
 
@@ -314,6 +325,9 @@ class _Scope:
         self.trees = {name: ast.parse(code) for name, code in sources.items()}
         self.module_assignments: dict[str, dict[str, list[ast.expr]]] = {}
         self.functions: dict[str, list[tuple[str, ast.FunctionDef]]] = {}
+        self.classes: set[str] = set()
+        # module → {local name: (defining module's file suffix, imported name)}
+        self.imports: dict[str, dict[str, tuple[str, str]]] = {}
         self.enclosing: dict[int, ast.FunctionDef] = {}
         for name, tree in self.trees.items():
             assigned: dict[str, list[ast.expr]] = {}
@@ -321,6 +335,12 @@ class _Scope:
                 for target, value in _assignments(statement):
                     assigned.setdefault(target, []).append(value)
             self.module_assignments[name] = assigned
+            self.imports[name] = {
+                alias.asname or alias.name: (node.module.replace(".", "/") + ".py", alias.name)
+                for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+                for alias in node.names
+            }
+            self.classes |= {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
             # ast.walk visits an outer function before the functions inside it, so the last
             # assignment of ``enclosing`` is the innermost function.
             for node in ast.walk(tree):
@@ -340,6 +360,8 @@ class _Scope:
             if isinstance(node.value, str):
                 return {node.value}
             return set() if node.value is None else None
+        if isinstance(node, _NOT_STRINGS):
+            return set()
         if isinstance(node, ast.IfExp):
             body = self.values(node.body, module, function, depth + 1)
             orelse = self.values(node.orelse, module, function, depth + 1)
@@ -362,7 +384,12 @@ class _Scope:
             name = callee.id if isinstance(callee, ast.Name) else (
                 callee.attr if isinstance(callee, ast.Attribute) else None
             )
-            return self._returns(name, module, depth) if name else None
+            if name is None:
+                return None
+            home, name = self.imports[module].get(name, (module, name))
+            if name in self.classes:  # a class of the package: an instance, not a string
+                return set()
+            return self._returns(name, home, depth)
         return None
 
     def _name(
@@ -395,7 +422,9 @@ class _Scope:
         return found
 
     def _returns(self, name: str, module: str, depth: int) -> set[str] | None:
-        defs = [d for d in self.functions.get(name, []) if d[0] == module]
+        """The strings function ``name`` may return; defined in ``module`` (a source name, or
+        the file suffix of the module it was imported from) if there, else anywhere."""
+        defs = [d for d in self.functions.get(name, []) if d[0].endswith(module)]
         defs = defs or self.functions.get(name, [])
         if not defs:
             return None
@@ -447,16 +476,34 @@ def _is_subtask_prefix(node: ast.JoinedStr) -> bool:
     )
 
 
-def skip_reason_sites(sources: Mapping[str, str]) -> list[ReasonSite]:
-    """Every ``f"{...subtask}:<reason>"`` of ``sources`` (name → code) and what it produces.
+def skip_reason_sites(
+    sources: Mapping[str, str], prefixes: Iterable[str] = ()
+) -> list[ReasonSite]:
+    """Every ``f"{...subtask}:<reason>"`` of ``sources`` (name → code) and what it produces,
+    and every string constant ``"<prefix>:<reason>"`` for one of ``prefixes`` (family or
+    subtask names, for reasons counted under a fixed key such as ``nview:too_few_frames``).
+
+    A formatted part that resolves to no string at all counts as unresolved.
 
     Raises:
         UnresolvedSource: a reason made only of parts that cannot be resolved.
     """
     scope = _Scope(sources)
     sites: list[ReasonSite] = []
+    fixed = re.compile(
+        "(?:" + "|".join(map(re.escape, sorted(set(prefixes)))) + r"):([a-z0-9_]+)"
+    ) if prefixes else None
     for module, tree in scope.trees.items():
         for node in ast.walk(tree):
+            if (
+                fixed is not None
+                and isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and (match := fixed.fullmatch(node.value))
+            ):
+                where = f"{module}:{node.lineno}"
+                sites.append(ReasonSite(where, frozenset({match.group(1)}), None))
+                continue
             if not (isinstance(node, ast.JoinedStr) and _is_subtask_prefix(node)):
                 continue
             where = f"{module}:{node.lineno}"
@@ -467,7 +514,8 @@ def skip_reason_sites(sources: Mapping[str, str]) -> list[ReasonSite]:
                 if isinstance(part, ast.Constant):
                     parts.append({str(part.value)})
                 else:
-                    parts.append(scope.values(part.value, module, function))  # type: ignore[attr-defined]
+                    resolved = scope.values(part.value, module, function)  # type: ignore[attr-defined]
+                    parts.append(resolved or None)  # no string at all: unresolved
             known = [p for p in parts if p is not None]
             if not known or not any(s for p in known for s in p if s):
                 raise UnresolvedSource(
@@ -523,3 +571,36 @@ def package_sources(root: Path = SRC) -> dict[str, str]:
         str(path.relative_to(ROOT)): path.read_text(encoding="utf-8")
         for path in sorted(root.rglob("*.py"))
     }
+
+
+# ------------------------------------------------------------------------- anchors cited in code
+
+_CITATION = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.md)#([\w-]+)")
+
+
+def cited_anchors(sources: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """``(file:line, page, anchor)`` of every ``<page>.md#<anchor>`` written in ``sources``
+    (name → text: docstrings, comments and strings alike); ``page`` is relative to the
+    repository root (``docs/labels.md``, ``README.md``)."""
+    found: list[tuple[str, str, str]] = []
+    for name, text in sources.items():
+        for number, line in enumerate(text.splitlines(), start=1):
+            for page, anchor in _CITATION.findall(line):
+                found.append((f"{name}:{number}", page, anchor))
+    return found
+
+
+def broken_citations(sources: Mapping[str, str], root: Path = ROOT) -> list[str]:
+    """Citations of :func:`cited_anchors` whose page or anchor does not exist."""
+    problems: list[str] = []
+    anchors: dict[str, set[str] | None] = {}
+    for where, page, anchor in cited_anchors(sources):
+        if page not in anchors:
+            path = root / page
+            anchors[page] = anchors_of(path.read_text(encoding="utf-8")) if path.is_file() else None
+        known = anchors[page]
+        if known is None:
+            problems.append(f"{where}: {page}#{anchor}: no such page")
+        elif anchor not in known:
+            problems.append(f"{where}: {page}#{anchor}: no such anchor")
+    return problems
