@@ -255,28 +255,93 @@ def _is_meta_name(node: ast.expr) -> bool:
     return isinstance(node, ast.Name) and "meta" in node.id.lower()
 
 
+def _literal_dicts(node: ast.expr) -> list[ast.Dict]:
+    """A dict literal, or the dict literals a list, tuple or comprehension builds its items from."""
+    if isinstance(node, ast.Dict):
+        return [node]
+    if isinstance(node, ast.List | ast.Tuple):
+        return [d for item in node.elts for d in _literal_dicts(item)]
+    if isinstance(node, ast.ListComp | ast.GeneratorExp):
+        return _literal_dicts(node.elt)
+    return []
+
+
+def _parameters(trees: Iterable[ast.Module]) -> dict[str, list[list[str]]]:
+    """Function or class name → the positional parameter names of each definition (``self``
+    dropped; a class's are its annotated fields in order, as a dataclass takes them)."""
+    found: dict[str, list[list[str]]] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+                names = names[1:] if names[:1] == ["self"] else names
+            elif isinstance(node, ast.ClassDef):
+                names = [
+                    item.target.id for item in node.body
+                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                    and "ClassVar" not in ast.unparse(item.annotation)
+                ]
+            else:
+                continue
+            found.setdefault(node.name, []).append(names)
+    return found
+
+
+def _callee_names(call: ast.Call, function: ast.AST | None) -> set[str]:
+    """Names the called function may have: ``f(...)``, ``obj.f(...)``, or a local name bound to
+    such an attribute (``make = a.f if x else a.g``; ``make(...)``)."""
+    callee = call.func
+    if isinstance(callee, ast.Attribute):
+        return {callee.attr}
+    if not isinstance(callee, ast.Name):
+        return set()
+    names = {callee.id}
+    for statement in ast.walk(function) if function is not None else ():
+        for target, value in _assignments(statement):
+            if target == callee.id:
+                names |= {n.attr for n in ast.walk(value) if isinstance(n, ast.Attribute)}
+    return names
+
+
 def static_meta_keys(sources: Mapping[str, str]) -> dict[str, str]:
     """Meta key paths written by dict literals in ``sources`` (name → code), with one place each.
 
-    Found: ``meta=<dict>`` keyword arguments, ``<...meta...> = <dict>`` (annotated or not) and
-    ``<...meta...>["key"] = value``.
+    Found: dict literals passed to a parameter whose name holds ``meta`` (``meta=<dict>``,
+    ``metas=[<dict> for ...]``, or positionally to a function of ``sources`` with such a
+    parameter, also through a local name bound to the method), ``<...meta...> = <dict>``
+    (annotated or not) and ``<...meta...>["key"] = value``.
 
     Raises:
         UnresolvedSource: a key that is not a constant (or a choice between constants).
     """
+    trees = {name: ast.parse(code) for name, code in sources.items()}
+    parameters = _parameters(trees.values())
     found: dict[str, str] = {}
-    for name, code in sources.items():
-        for node in ast.walk(ast.parse(code)):
+    for name, tree in trees.items():
+        enclosing: dict[int, ast.AST] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for inner in ast.walk(node):
+                    if inner is not node:
+                        enclosing[id(inner)] = node
+        for node in ast.walk(tree):
             where = f"{name}:{getattr(node, 'lineno', 0)}"
             dicts: list[ast.Dict] = []
             if isinstance(node, ast.Call):
-                dicts += [k.value for k in node.keywords
-                          if k.arg == "meta" and isinstance(k.value, ast.Dict)]
+                for keyword in node.keywords:
+                    if keyword.arg and "meta" in keyword.arg:
+                        dicts += _literal_dicts(keyword.value)
+                for callee in _callee_names(node, enclosing.get(id(node))):
+                    for names in parameters.get(callee, []):
+                        dicts += [
+                            d for param, arg in zip(names, node.args, strict=False)
+                            if "meta" in param for d in _literal_dicts(arg)
+                        ]
             elif isinstance(node, ast.Assign | ast.AnnAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
-                    if _is_meta_name(target) and isinstance(node.value, ast.Dict):
-                        dicts.append(node.value)
+                    if _is_meta_name(target) and node.value is not None:
+                        dicts += _literal_dicts(node.value)
                     elif isinstance(target, ast.Subscript) and _is_meta_name(target.value):
                         keys = _constant_strings(target.slice)
                         if keys is None:
@@ -565,6 +630,17 @@ def manifest_reasons(manifest: Mapping[str, object]) -> set[tuple[str, str]]:
     return found
 
 
+def text_sources(root: Path, suffixes: tuple[str, ...] = (".py", ".yaml", ".md")) -> dict[str, str]:
+    """Every text file under ``root`` with one of ``suffixes``, by path relative to the
+    repository (caches and virtual environments left out)."""
+    return {
+        str(path.relative_to(ROOT)): path.read_text(encoding="utf-8")
+        for path in sorted(root.rglob("*"))
+        if path.suffix in suffixes and path.is_file()
+        and not {"__pycache__", ".venv", ".pytest_cache"} & set(path.parts)
+    }
+
+
 def package_sources(root: Path = SRC) -> dict[str, str]:
     """Every Python file of the package, by path relative to the repository."""
     return {
@@ -578,15 +654,24 @@ def package_sources(root: Path = SRC) -> dict[str, str]:
 _CITATION = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.md)#([\w-]+)")
 
 
+_MORE_ANCHORS = re.compile(r"(?<=[\s(,;])#([a-z][\w-]*)")
+
+
 def cited_anchors(sources: Mapping[str, str]) -> list[tuple[str, str, str]]:
     """``(file:line, page, anchor)`` of every ``<page>.md#<anchor>`` written in ``sources``
-    (name → text: docstrings, comments and strings alike); ``page`` is relative to the
-    repository root (``docs/labels.md``, ``README.md``)."""
+    (name → text: docstrings, comments and strings alike), and of every further ``#<anchor>``
+    after it on the same line (``docs/labels.md#depth, #depth-quotas``: both in labels.md);
+    ``page`` is relative to the repository root (``docs/labels.md``, ``README.md``)."""
     found: list[tuple[str, str, str]] = []
     for name, text in sources.items():
         for number, line in enumerate(text.splitlines(), start=1):
-            for page, anchor in _CITATION.findall(line):
-                found.append((f"{name}:{number}", page, anchor))
+            matches = list(_CITATION.finditer(line))
+            for k, match in enumerate(matches):
+                where, page = f"{name}:{number}", match.group(1)
+                found.append((where, page, match.group(2)))
+                stop = matches[k + 1].start() if k + 1 < len(matches) else len(line)
+                found += [(where, page, more)
+                          for more in _MORE_ANCHORS.findall(line, match.end(), stop)]
     return found
 
 

@@ -85,11 +85,12 @@ _WINDOW_STRIDE = 3
 def marker_radius(width: int, source: str) -> int:
     """Marker radius in pixels for an image ``width`` pixels wide from ``source``.
 
-    - ScanNet (``source == "scannet"``): 10 px on 1296-px frames (spec), scaled down for smaller
-      images as ``min(10, max(2, r(10·W/1296)))`` so the tiny synthetic test frames (160 px → 2)
-      stay usable; any width ≥ 1296 gives 10.
-    - TAPVid-3D (``source`` ``"tapvid3d"`` or ``"tapvid3d/<subset>"``): ``W // 100`` (spec), at
-      least 2 px (real frames are ≥ 256 px wide, where the floor never applies).
+    - ScanNet (``source == "scannet"``): 10 px on 1296-px frames (docs/labels.md#markers), scaled
+      down for smaller images as ``min(10, max(2, r(10·W/1296)))`` so the tiny synthetic test frames
+      (160 px → 2) stay usable; any width ≥ 1296 gives 10.
+    - TAPVid-3D (``source`` ``"tapvid3d"`` or ``"tapvid3d/<subset>"``): ``W // 100``
+      (docs/labels.md#markers), at least 2 px (real frames are ≥ 256 px wide, where the floor never
+      applies).
 
     Raises:
         ConfigError: unknown source or non-positive width.
