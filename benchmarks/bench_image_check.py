@@ -11,7 +11,7 @@ one TAPVid-3D-like clip, then times, per frame and on this process's CPU clock
 
 and the whole ``prepare`` of the scene (CPU time, one process), for the share the check takes.
 
-Usage: python benchmarks/bench_image_check.py [--frames 40] [--repeat 5] [--keep DIR]
+Usage: python benchmarks/bench_image_check.py [--frames 40] [--repeat 5] [--keep DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from multispa.scenes.image_check import jpeg_defect
 from multispa.scenes.sens import SensFile
 from multispa.synth.config import SynthConfig
 from multispa.synth.dataset import write_synthetic_dataset
+from report import add_json_option, write_results
+
+REPORT_ARGS = ["--keep", "{scratch}/image_check"]  # how benchmarks/report.py runs this script
 
 
 def _full(data: bytes) -> None:
@@ -60,6 +63,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=40, help="frames of the scene")
     parser.add_argument("--repeat", type=int, default=5, help="timed passes (median)")
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep")
+    add_json_option(parser)
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_image_check_"))
     synth = work / "synth"
@@ -92,6 +96,22 @@ def main() -> None:
           f"({seconds / max(kept, 1) * 1e3:.1f} ms a frame); the check's share "
           f"{check_s / seconds:.2%} (a full decode would add "
           f"{figures['full decode'] * kept / 1e3 / seconds:.0%})")
+    check_ms, full_ms = figures["check (jpeg_defect)"], figures["full decode"]
+    write_results(
+        args.json,
+        title=f"Colour-image check of prepare and inspect, {size[0]}×{size[1]} JPEG frames",
+        summary=[
+            f"check: {check_ms:.3f} ms a frame ({full_ms / check_ms:.0f}× cheaper than a full "
+            f"decode, {full_ms:.2f} ms)",
+            f"share of prepare: {check_s / seconds:.2%} (a full decode would add "
+            f"{full_ms * kept / 1e3 / seconds:.0%})",
+        ],
+        columns=["per frame", "ms"],
+        rows=[[name, f"{ms:.3f}"] for name, ms in figures.items()],
+        notes=[f"CPU time per frame, median of {args.repeat} passes over {len(frames)} frames "
+               f"({kb:.0f} kB on average); prepare of the scene {seconds:.2f} s CPU for {kept} "
+               "kept frames"],
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ Rates use ``--clock``: ``cpu`` (``time.process_time``, default: steadier on a sh
 
 Usage: python benchmarks/bench_nview.py [--frames 400] [--vertices 150000] [--views 8]
        [--starts 20] [--work DIR] [--small] [--view-sets-per-scene 5] [--records 300]
-       [--repeat 3] [--clock cpu|wall] [--skip-records]
+       [--repeat 3] [--clock cpu|wall] [--skip-records] [--json PATH]
 """
 
 from __future__ import annotations
@@ -58,8 +58,10 @@ from multispa.tasks.nview_scene import NViewScene
 from multispa.tasks.nview_views import select_view_sets
 from multispa.tasks.records import record_line
 from multispa.tasks.templates import NVIEW_SUBTASKS
+from report import add_json_option, write_results
 
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+REPORT_ARGS = ["--work", "{scratch}/nview"]  # how benchmarks/report.py runs this script
 
 
 # -------------------------------------------------------------------------------- selection
@@ -97,7 +99,9 @@ def synthetic_visibility(frames: int, vertices: int, seed: int = 0) -> np.ndarra
     return pack_visibility(masks)
 
 
-def bench_selection(args: argparse.Namespace, clock: Callable[[], float]) -> None:
+def bench_selection(args: argparse.Namespace, clock: Callable[[], float]) -> dict[str, float]:
+    """Print the selection times; return them in ms (``one_median``, ``one_max``,
+    ``scene_per_set``)."""
     print(f"== view-set selection: {args.frames} frames x {args.vertices} vertices, "
           f"N = {args.views}")
     start = clock()
@@ -130,6 +134,8 @@ def bench_selection(args: argparse.Namespace, clock: Callable[[], float]) -> Non
     print(f"select_view_sets for the scene ({count} sets, counts and packing of the valid "
           f"frames included): median {1e3 * seconds:.1f} ms, "
           f"{1e3 * seconds / max(count, 1):.1f} ms per view set")
+    return {"one_median": 1e3 * statistics.median(times), "one_max": 1e3 * max(times),
+            "scene_per_set": 1e3 * seconds / max(count, 1)}
 
 
 # ---------------------------------------------------------------------------------- records
@@ -209,7 +215,8 @@ def generate_timed(selections: list[Any], units: list[CacheUnit], settings: Gene
     return records, seconds
 
 
-def bench_records(args: argparse.Namespace, clock: Callable[[], float]) -> None:
+def bench_records(args: argparse.Namespace, clock: Callable[[], float]) -> list[list[str]]:
+    """Print records/s per subtask and the planning parts; return the printed rows."""
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_nview_"))
     units = prepared_units(work, args.small)
     settings = GenerateSettings(views=args.views, view_sets_per_scene=args.view_sets_per_scene)
@@ -218,6 +225,7 @@ def bench_records(args: argparse.Namespace, clock: Callable[[], float]) -> None:
           f"{args.records} records per subtask, clock {args.clock}")
     print(f"{'subtask':<28} {'records':>7} {'records/s':>10}   {'planning: selection/set':>23} "
           f"{'distances/scene':>15} {'candidates/set':>14}")
+    rows = []
     for subtask in NVIEW_SUBTASKS:
         rates, parts = [], []
         for _ in range(args.repeat):
@@ -230,6 +238,11 @@ def bench_records(args: argparse.Namespace, clock: Callable[[], float]) -> None:
               f"{1e3 * middle['selection_per_set']:>21.1f}ms "
               f"{1e3 * middle['distances_per_scene']:>13.1f}ms "
               f"{1e3 * middle['candidates_per_set']:>12.2f}ms")
+        rows.append([subtask, str(count), f"{statistics.median(rates):,.0f}",
+                     f"{1e3 * middle['selection_per_set']:.1f}",
+                     f"{1e3 * middle['distances_per_scene']:.1f}",
+                     f"{1e3 * middle['candidates_per_set']:.2f}"])
+    return rows
 
 
 def main() -> None:
@@ -245,11 +258,30 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     parser.add_argument("--skip-records", action="store_true")
+    add_json_option(parser)
     args = parser.parse_args()
     clock = CLOCKS[args.clock]
-    bench_selection(args, clock)
-    if not args.skip_records:
-        bench_records(args, clock)
+    selection = bench_selection(args, clock)
+    rows = [] if args.skip_records else bench_records(args, clock)
+    summary = [
+        f"view-set selection ({args.frames} frames × {args.vertices:,} vertices, N = "
+        f"{args.views}): median {selection['one_median']:.1f} ms, max "
+        f"{selection['one_max']:.1f} ms per view set",
+    ]
+    if rows:
+        rates = [float(row[2].replace(",", "")) for row in rows]
+        summary.append(f"records after view-set selection: {min(rates):,.0f}–{max(rates):,.0f} "
+                       f"records/s per core, {len(rows)} subtasks")
+    write_results(
+        args.json,
+        title="N-view family: view-set selection and records/s after it, one core",
+        summary=summary,
+        columns=["subtask", "records", "records/s", "selection/set ms", "distances/scene ms",
+                 "candidates/set ms"],
+        rows=rows,
+        notes=[f"clock {args.clock}, median of {args.repeat}; records/s exclude planning "
+               "(view-set selection, distances, candidates), shown in its columns"],
+    )
 
 
 if __name__ == "__main__":
