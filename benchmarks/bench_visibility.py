@@ -7,8 +7,9 @@ ScanNet's 1296×968. Cameras walk around the room at 1.5 m height with random ya
 
 Prints the median and 90th-percentile time per frame over 50 frames and the mean visible
 fraction. Target: median <= 10 ms. Also times ``visible_and_off_edge`` (what ``prepare`` calls:
-visibility plus the rule-8p test of each visible vertex's 3×3 depth neighbourhood), alternating
-with the plain call frame by frame, and prints the share of visible vertices off depth edges.
+visibility plus the off-depth-edge test of each visible vertex's 3×3 depth neighbourhood,
+docs/labels.md#depth-edges), alternating with the plain call frame by frame, and prints the share
+of visible vertices off depth edges.
 
 Run: ``.venv/bin/python benchmarks/bench_visibility.py [--json PATH]``
 """

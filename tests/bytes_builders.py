@@ -1,4 +1,5 @@
-"""Byte-level builders for ScanNet raw files, written straight from the spec's byte tables (§2.1).
+"""Byte-level builders for ScanNet raw files, written straight from the file formats'
+byte layouts.
 
 These helpers deliberately do not import anything from ``multispa``: tests that read files built
 here check the readers against an independent writer.

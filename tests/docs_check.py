@@ -7,8 +7,12 @@
   task modules (``meta={...}``, ``meta = {...}``, ``meta["key"] = ...``).
 - Skip reasons: every f-string of the form ``f"{<...>subtask}:<reason>"`` in the package source,
   with the formatted parts of ``<reason>`` resolved to the string constants that can reach them
-  (assignments in the enclosing function or module, return values of the called function); and
-  the ``<subtask>:<reason>`` keys of a dataset manifest.
+  (assignments in the enclosing function or module, return values of the called function,
+  followed through ``import ... as`` names; values that are plainly not strings, such as a
+  class instance or a list, are left out); every string constant ``"<family>:<reason>"`` for a
+  known family or subtask name; and the ``<subtask>:<reason>`` keys of a dataset manifest.
+- Anchors cited in the package source: every ``docs/<page>.md#<anchor>`` (and ``README.md#…``)
+  written in a docstring or comment.
 """
 
 from __future__ import annotations
@@ -251,28 +255,93 @@ def _is_meta_name(node: ast.expr) -> bool:
     return isinstance(node, ast.Name) and "meta" in node.id.lower()
 
 
+def _literal_dicts(node: ast.expr) -> list[ast.Dict]:
+    """A dict literal, or the dict literals a list, tuple or comprehension builds its items from."""
+    if isinstance(node, ast.Dict):
+        return [node]
+    if isinstance(node, ast.List | ast.Tuple):
+        return [d for item in node.elts for d in _literal_dicts(item)]
+    if isinstance(node, ast.ListComp | ast.GeneratorExp):
+        return _literal_dicts(node.elt)
+    return []
+
+
+def _parameters(trees: Iterable[ast.Module]) -> dict[str, list[list[str]]]:
+    """Function or class name → the positional parameter names of each definition (``self``
+    dropped; a class's are its annotated fields in order, as a dataclass takes them)."""
+    found: dict[str, list[list[str]]] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+                names = names[1:] if names[:1] == ["self"] else names
+            elif isinstance(node, ast.ClassDef):
+                names = [
+                    item.target.id for item in node.body
+                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                    and "ClassVar" not in ast.unparse(item.annotation)
+                ]
+            else:
+                continue
+            found.setdefault(node.name, []).append(names)
+    return found
+
+
+def _callee_names(call: ast.Call, function: ast.AST | None) -> set[str]:
+    """Names the called function may have: ``f(...)``, ``obj.f(...)``, or a local name bound to
+    such an attribute (``make = a.f if x else a.g``; ``make(...)``)."""
+    callee = call.func
+    if isinstance(callee, ast.Attribute):
+        return {callee.attr}
+    if not isinstance(callee, ast.Name):
+        return set()
+    names = {callee.id}
+    for statement in ast.walk(function) if function is not None else ():
+        for target, value in _assignments(statement):
+            if target == callee.id:
+                names |= {n.attr for n in ast.walk(value) if isinstance(n, ast.Attribute)}
+    return names
+
+
 def static_meta_keys(sources: Mapping[str, str]) -> dict[str, str]:
     """Meta key paths written by dict literals in ``sources`` (name → code), with one place each.
 
-    Found: ``meta=<dict>`` keyword arguments, ``<...meta...> = <dict>`` (annotated or not) and
-    ``<...meta...>["key"] = value``.
+    Found: dict literals passed to a parameter whose name holds ``meta`` (``meta=<dict>``,
+    ``metas=[<dict> for ...]``, or positionally to a function of ``sources`` with such a
+    parameter, also through a local name bound to the method), ``<...meta...> = <dict>``
+    (annotated or not) and ``<...meta...>["key"] = value``.
 
     Raises:
         UnresolvedSource: a key that is not a constant (or a choice between constants).
     """
+    trees = {name: ast.parse(code) for name, code in sources.items()}
+    parameters = _parameters(trees.values())
     found: dict[str, str] = {}
-    for name, code in sources.items():
-        for node in ast.walk(ast.parse(code)):
+    for name, tree in trees.items():
+        enclosing: dict[int, ast.AST] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for inner in ast.walk(node):
+                    if inner is not node:
+                        enclosing[id(inner)] = node
+        for node in ast.walk(tree):
             where = f"{name}:{getattr(node, 'lineno', 0)}"
             dicts: list[ast.Dict] = []
             if isinstance(node, ast.Call):
-                dicts += [k.value for k in node.keywords
-                          if k.arg == "meta" and isinstance(k.value, ast.Dict)]
+                for keyword in node.keywords:
+                    if keyword.arg and "meta" in keyword.arg:
+                        dicts += _literal_dicts(keyword.value)
+                for callee in _callee_names(node, enclosing.get(id(node))):
+                    for names in parameters.get(callee, []):
+                        dicts += [
+                            d for param, arg in zip(names, node.args, strict=False)
+                            if "meta" in param for d in _literal_dicts(arg)
+                        ]
             elif isinstance(node, ast.Assign | ast.AnnAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
-                    if _is_meta_name(target) and isinstance(node.value, ast.Dict):
-                        dicts.append(node.value)
+                    if _is_meta_name(target) and node.value is not None:
+                        dicts += _literal_dicts(node.value)
                     elif isinstance(target, ast.Subscript) and _is_meta_name(target.value):
                         keys = _constant_strings(target.slice)
                         if keys is None:
@@ -307,6 +376,13 @@ class ReasonSite:
     pattern: str | None
 
 
+#: Expressions whose value is never a string (they add no reason when a name may hold them).
+_NOT_STRINGS = (
+    ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.SetComp, ast.DictComp,
+    ast.GeneratorExp, ast.Lambda,
+)
+
+
 class _Scope:
     """The parsed package: module-level assignments and functions, for name resolution."""
 
@@ -314,6 +390,9 @@ class _Scope:
         self.trees = {name: ast.parse(code) for name, code in sources.items()}
         self.module_assignments: dict[str, dict[str, list[ast.expr]]] = {}
         self.functions: dict[str, list[tuple[str, ast.FunctionDef]]] = {}
+        self.classes: set[str] = set()
+        # module → {local name: (defining module's file suffix, imported name)}
+        self.imports: dict[str, dict[str, tuple[str, str]]] = {}
         self.enclosing: dict[int, ast.FunctionDef] = {}
         for name, tree in self.trees.items():
             assigned: dict[str, list[ast.expr]] = {}
@@ -321,6 +400,12 @@ class _Scope:
                 for target, value in _assignments(statement):
                     assigned.setdefault(target, []).append(value)
             self.module_assignments[name] = assigned
+            self.imports[name] = {
+                alias.asname or alias.name: (node.module.replace(".", "/") + ".py", alias.name)
+                for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+                for alias in node.names
+            }
+            self.classes |= {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
             # ast.walk visits an outer function before the functions inside it, so the last
             # assignment of ``enclosing`` is the innermost function.
             for node in ast.walk(tree):
@@ -340,6 +425,8 @@ class _Scope:
             if isinstance(node.value, str):
                 return {node.value}
             return set() if node.value is None else None
+        if isinstance(node, _NOT_STRINGS):
+            return set()
         if isinstance(node, ast.IfExp):
             body = self.values(node.body, module, function, depth + 1)
             orelse = self.values(node.orelse, module, function, depth + 1)
@@ -362,7 +449,12 @@ class _Scope:
             name = callee.id if isinstance(callee, ast.Name) else (
                 callee.attr if isinstance(callee, ast.Attribute) else None
             )
-            return self._returns(name, module, depth) if name else None
+            if name is None:
+                return None
+            home, name = self.imports[module].get(name, (module, name))
+            if name in self.classes:  # a class of the package: an instance, not a string
+                return set()
+            return self._returns(name, home, depth)
         return None
 
     def _name(
@@ -395,7 +487,9 @@ class _Scope:
         return found
 
     def _returns(self, name: str, module: str, depth: int) -> set[str] | None:
-        defs = [d for d in self.functions.get(name, []) if d[0] == module]
+        """The strings function ``name`` may return; defined in ``module`` (a source name, or
+        the file suffix of the module it was imported from) if there, else anywhere."""
+        defs = [d for d in self.functions.get(name, []) if d[0].endswith(module)]
         defs = defs or self.functions.get(name, [])
         if not defs:
             return None
@@ -447,16 +541,34 @@ def _is_subtask_prefix(node: ast.JoinedStr) -> bool:
     )
 
 
-def skip_reason_sites(sources: Mapping[str, str]) -> list[ReasonSite]:
-    """Every ``f"{...subtask}:<reason>"`` of ``sources`` (name → code) and what it produces.
+def skip_reason_sites(
+    sources: Mapping[str, str], prefixes: Iterable[str] = ()
+) -> list[ReasonSite]:
+    """Every ``f"{...subtask}:<reason>"`` of ``sources`` (name → code) and what it produces,
+    and every string constant ``"<prefix>:<reason>"`` for one of ``prefixes`` (family or
+    subtask names, for reasons counted under a fixed key such as ``nview:too_few_frames``).
+
+    A formatted part that resolves to no string at all counts as unresolved.
 
     Raises:
         UnresolvedSource: a reason made only of parts that cannot be resolved.
     """
     scope = _Scope(sources)
     sites: list[ReasonSite] = []
+    fixed = re.compile(
+        "(?:" + "|".join(map(re.escape, sorted(set(prefixes)))) + r"):([a-z0-9_]+)"
+    ) if prefixes else None
     for module, tree in scope.trees.items():
         for node in ast.walk(tree):
+            if (
+                fixed is not None
+                and isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and (match := fixed.fullmatch(node.value))
+            ):
+                where = f"{module}:{node.lineno}"
+                sites.append(ReasonSite(where, frozenset({match.group(1)}), None))
+                continue
             if not (isinstance(node, ast.JoinedStr) and _is_subtask_prefix(node)):
                 continue
             where = f"{module}:{node.lineno}"
@@ -467,7 +579,8 @@ def skip_reason_sites(sources: Mapping[str, str]) -> list[ReasonSite]:
                 if isinstance(part, ast.Constant):
                     parts.append({str(part.value)})
                 else:
-                    parts.append(scope.values(part.value, module, function))  # type: ignore[attr-defined]
+                    resolved = scope.values(part.value, module, function)  # type: ignore[attr-defined]
+                    parts.append(resolved or None)  # no string at all: unresolved
             known = [p for p in parts if p is not None]
             if not known or not any(s for p in known for s in p if s):
                 raise UnresolvedSource(
@@ -517,9 +630,62 @@ def manifest_reasons(manifest: Mapping[str, object]) -> set[tuple[str, str]]:
     return found
 
 
+def text_sources(root: Path, suffixes: tuple[str, ...] = (".py", ".yaml", ".md")) -> dict[str, str]:
+    """Every text file under ``root`` with one of ``suffixes``, by path relative to the
+    repository (caches and virtual environments left out)."""
+    return {
+        str(path.relative_to(ROOT)): path.read_text(encoding="utf-8")
+        for path in sorted(root.rglob("*"))
+        if path.suffix in suffixes and path.is_file()
+        and not {"__pycache__", ".venv", ".pytest_cache"} & set(path.parts)
+    }
+
+
 def package_sources(root: Path = SRC) -> dict[str, str]:
     """Every Python file of the package, by path relative to the repository."""
     return {
         str(path.relative_to(ROOT)): path.read_text(encoding="utf-8")
         for path in sorted(root.rglob("*.py"))
     }
+
+
+# ------------------------------------------------------------------------- anchors cited in code
+
+_CITATION = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.md)#([\w-]+)")
+
+
+_MORE_ANCHORS = re.compile(r"(?<=[\s(,;])#([a-z][\w-]*)")
+
+
+def cited_anchors(sources: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """``(file:line, page, anchor)`` of every ``<page>.md#<anchor>`` written in ``sources``
+    (name → text: docstrings, comments and strings alike), and of every further ``#<anchor>``
+    after it on the same line (``docs/labels.md#depth, #depth-quotas``: both in labels.md);
+    ``page`` is relative to the repository root (``docs/labels.md``, ``README.md``)."""
+    found: list[tuple[str, str, str]] = []
+    for name, text in sources.items():
+        for number, line in enumerate(text.splitlines(), start=1):
+            matches = list(_CITATION.finditer(line))
+            for k, match in enumerate(matches):
+                where, page = f"{name}:{number}", match.group(1)
+                found.append((where, page, match.group(2)))
+                stop = matches[k + 1].start() if k + 1 < len(matches) else len(line)
+                found += [(where, page, more)
+                          for more in _MORE_ANCHORS.findall(line, match.end(), stop)]
+    return found
+
+
+def broken_citations(sources: Mapping[str, str], root: Path = ROOT) -> list[str]:
+    """Citations of :func:`cited_anchors` whose page or anchor does not exist."""
+    problems: list[str] = []
+    anchors: dict[str, set[str] | None] = {}
+    for where, page, anchor in cited_anchors(sources):
+        if page not in anchors:
+            path = root / page
+            anchors[page] = anchors_of(path.read_text(encoding="utf-8")) if path.is_file() else None
+        known = anchors[page]
+        if known is None:
+            problems.append(f"{where}: {page}#{anchor}: no such page")
+        elif anchor not in known:
+            problems.append(f"{where}: {page}#{anchor}: no such anchor")
+    return problems

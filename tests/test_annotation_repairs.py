@@ -1,4 +1,4 @@
-"""Rule 8n: duplicate ``segGroups`` are dropped, objects without vertex do not count towards label
+"""Rule (n): duplicate ``segGroups`` are dropped, objects without vertex do not count towards label
 repetition, and with a label map object size asks only objects whose NYU40 class is unshared."""
 
 from __future__ import annotations

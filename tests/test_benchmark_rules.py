@@ -1,5 +1,5 @@
-"""Rules 8m (bench build refuses shared rooms), 8q (easy distractors in val) and 8r (yaw only at
-moderate pitch), on the shared synthetic dataset and small hand-edited copies of it."""
+"""Rules (m) (bench build refuses shared rooms), (q) (easy distractors in val) and (r) (yaw only
+at moderate pitch), on the shared synthetic dataset and small hand-edited copies of it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rule 8p: depth and correspondence points lie off depth edges.
+"""Rule (p): depth and correspondence points lie off depth edges.
 
 Every point of a generated depth or correspondence record is checked against the sensor depth
 (the cache's 16-bit depth PNGs) by this module's own projection and neighbourhood test, written

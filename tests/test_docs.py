@@ -10,7 +10,10 @@
   dataset's manifest (also named in the section of their subtask's family), and the reasons of
   unusable units in its cache manifest;
 - every relative link and ``#anchor`` of ``README.md``, ``CHANGELOG.md`` and ``docs/**/*.md``
-  resolves, and none of them points outside the repository.
+  resolves, and none of them points outside the repository;
+- every ``docs/<page>.md#<anchor>`` (or ``README.md#…``) cited in the package, the benchmarks and
+  the tests exists, and no file of the repository's documentation, package or benchmarks cites
+  the internal specification.
 
 The last group of tests feeds the same checks a registry, records, source and a manifest with
 one undocumented addition each, and shows that the checks report it.
@@ -29,7 +32,7 @@ import pytest
 
 import docs_check as dc
 from multispa.tasks.registry import TRAIN_QUOTAS
-from multispa.tasks.templates import SUBTASKS
+from multispa.tasks.templates import FAMILIES, SUBTASKS
 
 LABELS = dc.DOCS / "labels.md"
 FORMATS = dc.DOCS / "data-formats.md"
@@ -49,6 +52,11 @@ def _generation_sources() -> dict[str, str]:
         for name, code in dc.package_sources().items()
         if "/tasks/" in name or "/pipeline/" in name
     }
+
+
+#: Keys a reason may be counted under: the subtasks, and the families (reasons that concern a
+#: whole family, such as ``nview:too_few_frames``).
+REASON_PREFIXES = (*SUBTASKS, *FAMILIES)
 
 
 def _task_sources() -> dict[str, str]:
@@ -96,11 +104,14 @@ def test_every_meta_key_written_in_the_task_modules_is_documented() -> None:
 
 
 def test_every_skip_reason_in_the_source_is_documented() -> None:
-    sites = dc.skip_reason_sites(_generation_sources())
+    sites = dc.skip_reason_sites(_generation_sources(), REASON_PREFIXES)
     found = set().union(*(site.reasons for site in sites))
-    # The scan resolves indirect reasons (object size's eligibility function) and keeps
-    # partly formatted ones as patterns (the MCQ's no_distractors_<difficulty>).
-    assert {"dead_zone", "no_covering_pair", "empty_object", "not_drawn"} <= found
+    # The scan resolves indirect reasons (object size's eligibility function; the N-view
+    # generator's "<reason>_at_generate", through an imported alias) and fixed family keys
+    # ("nview:too_few_frames"), and keeps partly formatted ones as patterns (the MCQ's
+    # no_distractors_<difficulty>).
+    assert {"dead_zone", "no_covering_pair", "empty_object", "not_drawn", "shared_nyu40_class",
+            "too_few_frames", "no_margin_at_generate", "not_seen_at_generate"} <= found
     assert any(site.pattern and "no_distractors_" in site.pattern for site in sites)
     documented = dc.documented_skip_reasons(_text(LABELS))
     assert dc.undocumented_reason_sites(sites, documented) == []
@@ -113,10 +124,13 @@ def test_every_skip_reason_in_the_manifest_is_documented(small_dataset: Path) ->
     pairs = dc.manifest_reasons(manifest)
     assert pairs, "the small dataset counts no skipped candidate: the check would be empty"
     problems = [f"{s}:{r}: not in the skip-reason tables" for s, r in pairs if r not in documented]
+    # A subtask's reasons are named in its family's section; a family's own reasons (counted
+    # under the family name) in that family's section.
     problems += [
         f"{s}:{r}: not named in the section of {s}'s family"
         for s, r in pairs
-        if f"`{r}`" not in dc.parent_section(labels, s)
+        if f"`{r}`" not in (dc.section(labels, s) if s in FAMILIES else
+                            dc.parent_section(labels, s))
     ]
     assert sorted(problems) == []
 
@@ -144,6 +158,33 @@ def test_no_reference_to_files_outside_the_repository(path: Path) -> None:
     text = _text(path)
     assert "shared/" not in text
     assert "spec §" not in text
+
+
+def test_every_anchor_cited_in_the_code_exists() -> None:
+    sources = {
+        name: text
+        for folder in ("src", "benchmarks", "tests")
+        for name, text in dc.text_sources(dc.ROOT / folder).items()
+        if not name.startswith(("tests/test_docs.py", "tests/docs_check.py"))  # their examples
+    }
+    cited = dc.cited_anchors(sources)
+    assert len(cited) > 50, "the docstrings cite docs/ anchors: the scan found too few"
+    assert dc.broken_citations(sources) == []
+
+
+def test_no_reference_to_the_internal_specification() -> None:
+    # The acceptance check of issue 16: `grep -rn "shared/\|spec §" README.md docs src
+    # benchmarks` finds nothing.
+    files = {"README.md": dc.ROOT / "README.md"}
+    for folder in ("docs", "src", "benchmarks"):
+        files |= {name: dc.ROOT / name for name in dc.text_sources(dc.ROOT / folder)}
+    found = [
+        f"{name}: {needle}"
+        for name, path in sorted(files.items())
+        for needle in ("shared/", "spec §")
+        if needle in path.read_text(encoding="utf-8")
+    ]
+    assert found == []
 
 
 @pytest.mark.parametrize("path", MARKDOWN_FILES, ids=lambda p: str(p.relative_to(dc.ROOT)))
@@ -190,6 +231,30 @@ def test_a_meta_key_added_without_documentation_is_reported(
     ]
 
 
+def test_meta_dicts_passed_to_a_meta_parameter_are_read() -> None:
+    # Camera movement passes its meta dicts positionally, in a list, to a method bound to a local
+    # name; the N-view answers carry them in a dataclass field named meta.
+    source = {
+        "maker.py": (
+            "class Maker:\n"
+            "    def lines(self, frames, metas):\n"
+            "        return metas\n"
+            "from dataclasses import dataclass\n"
+            "@dataclass\n"
+            "class Answer:\n"
+            "    gt: int\n"
+            "    meta: dict\n"
+        ),
+        "family.py": (
+            "def make(maker, rows, fast):\n"
+            "    build = maker.lines if fast else maker.slow\n"
+            "    build(rows, [{'tilt_deg': r, 'blur': {'px': 1}} for r in rows])\n"
+            "    return Answer(3, {'spin_rpm': 2})\n"
+        ),
+    }
+    assert sorted(dc.static_meta_keys(source)) == ["blur", "blur.px", "spin_rpm", "tilt_deg"]
+
+
 def test_a_meta_key_the_scan_cannot_read_is_reported() -> None:
     with pytest.raises(dc.UnresolvedSource, match="not a constant"):
         dc.static_meta_keys({"f.py": "def f(ctx, name):\n    meta = {name: 1}\n"})
@@ -220,6 +285,38 @@ def test_a_skip_reason_added_without_documentation_is_reported() -> None:
         "tasks/new_family.py:8: skip reason 'too_much_glare' is not documented",
         "tasks/new_family.py:10: skip reason 'hidden_object' is not documented",
         "tasks/new_family.py:12: no documented skip reason matches '(?:odd_)[a-z0-9_]+'",
+    ]
+
+
+def test_reasons_behind_imports_and_fixed_keys_are_reported() -> None:
+    documented = dc.documented_skip_reasons(_text(LABELS))
+    source = {
+        "tasks/questions.py": (
+            "class Answer:\n"
+            "    pass\n"
+            "def _objects(ids):\n"
+            "    if not ids:\n"
+            "        return 'no_objects'\n"
+            "    positions = [i for i in ids]\n"
+            "    return positions\n"
+            "def answer_for(ids):\n"
+            "    found = _objects(ids)\n"
+            "    if isinstance(found, str):\n"
+            "        return found\n"
+            "    return Answer()\n"
+        ),
+        "tasks/family.py": (
+            "from multispa.tasks.questions import answer_for as checked\n"
+            "def plan(skipped, ctx, subtask, ids):\n"
+            "    skipped['nview:too_many_views'] += 1\n"
+            "    answer = checked(ids)\n"
+            "    ctx.skip(f'{subtask}:{answer}_at_generate')\n"
+        ),
+    }
+    sites = dc.skip_reason_sites(source, REASON_PREFIXES)
+    assert dc.undocumented_reason_sites(sites, documented) == [
+        "tasks/family.py:3: skip reason 'too_many_views' is not documented",
+        "tasks/family.py:5: skip reason 'no_objects_at_generate' is not documented",
     ]
 
 
@@ -257,6 +354,20 @@ def test_a_broken_link_or_anchor_is_reported(tmp_path: Path) -> None:
         "README.md:3: docs/b.md: no such file",
         "README.md:3: docs/a.md#nowhere: no anchor #nowhere in a.md",
         "README.md:3: ../elsewhere.md: points outside the repository",
+    ]
+
+
+def test_a_citation_of_a_missing_anchor_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "labels.md").write_text("# Labels\n## Depth\n", encoding="utf-8")
+    sources = {
+        "src/a.py": '"""Depth (docs/labels.md#depth, #size), not (docs/labels.md#width)."""\n',
+        "src/b.py": "# see docs/metrics.md#mra and https://example.org/docs/x.md#y\n",
+    }
+    assert dc.broken_citations(sources, root=tmp_path) == [
+        "src/a.py:1: docs/labels.md#size: no such anchor",
+        "src/a.py:1: docs/labels.md#width: no such anchor",
+        "src/b.py:1: docs/metrics.md#mra: no such page",
     ]
 
 

@@ -151,5 +151,5 @@ def test_too_many_bad_images_makes_a_unit_unusable_above_half() -> None:
     assert too_many_bad({}, 10) is None
     assert too_many_bad({i: "x" for i in range(5)}, 10) is None
     reason = too_many_bad({i: "truncated" for i in range(3, 9)}, 10)
-    assert reason == ("6 of 10 frames have unusable colour images (more than 50%; first: "
-                      "frame 3: truncated)")
+    assert reason == ("too_many_bad_images: 6 of 10 frames have unusable colour images (more "
+                      "than 50%; first: frame 3: truncated)")

@@ -1,4 +1,4 @@
-"""Tests of the dot markers (spec §4.0 "Markers")."""
+"""Tests of the dot markers (docs/labels.md#markers)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Aggregation (§7.3), reference rows (§7.4), bootstrap intervals and the scorer report (§7.6)."""
+"""Aggregation, reference rows, bootstrap intervals and the scorer report (docs/metrics.md)."""
 
 from __future__ import annotations
 

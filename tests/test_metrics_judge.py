@@ -1,4 +1,5 @@
-"""Correctness rules, exact boundaries, MRA and the optional metrics (spec §7.2, §7.5, rule 8j)."""
+"""Correctness rules, exact boundaries, MRA and the optional metrics (docs/metrics.md#judging, #mra,
+docs/labels.md#rule-j)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Answer extraction (spec §7.1): table-driven cases per answer type; the generator round trip."""
+"""Answer extraction (docs/metrics.md#answer-extraction): table-driven cases per answer type; the
+generator round trip."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rule 8o: a thinned ``posed_images`` export is reported, and K_depth without a ``.sens`` is
+"""Rule (o): a thinned ``posed_images`` export is reported, and K_depth without a ``.sens`` is
 chosen between the ``<scene>.txt`` depth keys and the rescaled colour intrinsics."""
 
 from __future__ import annotations

@@ -70,10 +70,11 @@ def _ray_depth(origin: np.ndarray, directions: np.ndarray, truth: dict) -> np.nd
 
 
 def _truth_visibility(truth: dict, vertices: np.ndarray, frame: int) -> np.ndarray:
-    """Spec §3.2 visibility of one frame, with the depth taken from the true geometry.
+    """Visibility (docs/labels.md#visibility) of one frame, with the depth taken from the true
+    geometry.
 
     The depth "sensor" is an exact ray cast through the centre of the depth pixel
-    (round(u_d), round(v_d)); everything else follows the spec's four conditions.
+    (round(u_d), round(v_d)); everything else follows the four documented conditions.
     """
     pose = np.array(truth["frames"][frame]["world_from_cam"])
     cam_from_world = np.linalg.inv(pose)

@@ -1,4 +1,5 @@
-"""Record ids, per-record draws, fast assembly and serialisation (spec §6.1, §5.8)."""
+"""Record ids, per-record draws, fast assembly and serialisation (docs/data-formats.md#record-ids,
+docs/labels.md#randomness)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from multispa.tasks.templates import SUBTASKS, compiled_templates
 
 
 def reference_id(**kw: Any) -> str:
-    """The §6.1 id written the plain way: ``json.dumps`` of the sample key, SHA-256."""
+    """The record id written the plain way: ``json.dumps`` of the sample key, SHA-256."""
     key = {
         "split": kw["split"],
         "subtask": kw["subtask"],

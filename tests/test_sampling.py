@@ -1,4 +1,4 @@
-"""Tests of the pooled samplers (spec §5.2, §5.3, §5.6)."""
+"""Tests of the pooled samplers (docs/labels.md#pair-sampler, #depth-quotas, #track-pairs)."""
 
 from __future__ import annotations
 
@@ -328,7 +328,7 @@ def test_distance_pairs_follow_the_n_rule_on_a_random_track() -> None:
 
 
 def test_distance_pairs_constant_quota_across_calls() -> None:
-    # Rule 8i: a track with a tiny middle bin must not lower the quota of later tracks.
+    # Rule (i): a track with a tiny middle bin must not lower the quota of later tracks.
     rng = np.random.default_rng(2)
     num_frames = 120
     big = np.cumsum(rng.normal(scale=0.05, size=(num_frames, 3)), axis=0)

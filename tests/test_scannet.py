@@ -423,7 +423,7 @@ def test_posed_images_depth_intrinsics_sources(tmp_path: Path) -> None:
     assert scene.files["sens"].suffix == ".sens"
     assert not any("intrinsics" in w for w in scene.warnings)
     assert scene.notes.depth_intrinsics_source == "sens"
-    # K_color rescaled to 32x24 with pixel centres kept: c' = (c + 0.5) / 2 - 0.5 (rule 8o).
+    # K_color rescaled to 32x24 with pixel centres kept: c' = (c + 0.5) / 2 - 0.5 (rule (o)).
     rescaled = (58.5 / 2, 57.25 / 2, 32.25 / 2 - 0.5, 24.0 / 2 - 0.5, 32, 24)
     # 2. no .sens: the *_depth keys of <scene>.txt when within 1 % of the rescaled K_color.
     keys = "fx_depth = 29.4\nfy_depth = 28.6\nmx_depth = 15.7\nmy_depth = 11.5\n"

@@ -1,4 +1,4 @@
-"""Rule 8m: splits by room, split lists in upstream layouts, explicit split folders, and the
+"""Rule (m): splits by room, split lists in upstream layouts, explicit split folders, and the
 hash fallback reported by ``inspect`` and ``prepare`` and recorded in the manifests."""
 
 from __future__ import annotations

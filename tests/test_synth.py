@@ -395,7 +395,8 @@ def test_camera_path_is_handheld_like(dataset: tuple[Path, SynthSummary]) -> Non
 def _visible_vertices(
     points: np.ndarray, pose: np.ndarray, color: Intrinsics, depth_m: np.ndarray, depth: Intrinsics
 ) -> np.ndarray:
-    """Spec §3.2 visibility of aligned points ``(P, 3)`` in one frame: ``(P,)`` bool."""
+    """Visibility (docs/labels.md#visibility) of aligned points ``(P, 3)`` in one frame: ``(P,)``
+    bool."""
     cam = (points - pose[:3, 3]) @ pose[:3, :3]
     z = cam[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -411,7 +412,8 @@ def _visible_vertices(
 
 
 def _minimal_pairs(lo: np.ndarray, hi: np.ndarray, length: float) -> int:
-    """Pairs of frames covering 90 % of ``length`` where neither frame does alone (spec §5.4)."""
+    """Pairs of frames covering 90 % of ``length`` where neither frame does alone
+    (docs/labels.md#coverage)."""
     alone = hi - lo >= 0.9 * length
     count = 0
     for i in range(lo.size):

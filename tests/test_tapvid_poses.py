@@ -148,7 +148,7 @@ def _prepared_unit(tapvid3d: Path, cache: Path, clip_id: str) -> CacheUnit:
 
 
 def _exact_answer(truth: dict, track: int, f1: int, f2: int, vector: bool) -> Any:
-    """The answer from the truth's exact positions and poses (rule 8j), in mm."""
+    """The answer from the truth's exact positions and poses (rule (j)), in mm."""
     object_id = truth["tracks"]["object_id"][track]
     local = np.append(truth["tracks"]["local"][track], 1.0)
     if object_id < 0:

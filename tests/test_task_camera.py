@@ -1,4 +1,5 @@
-"""Camera movement family: plan and records checked against the synthetic truth (spec §3.3, §4.3).
+"""Camera movement family: plan and records checked against the synthetic truth
+(docs/labels.md#camera-movement).
 
 Quantities are recomputed here with plain numpy from the truth's aligned poses
 (``synthetic_truth/scannet/<scene>.json``), never with the project's geometry functions. The cache
@@ -177,7 +178,7 @@ def test_plan_sizes_and_dead_zone_counts(data: dict, split: str) -> None:
     per_subtask = Counter(s.subtask for s in part["selections"])
     for subtask in CameraMovementFamily.subtasks:
         dropped = part["skipped"].get(f"{subtask}:dead_zone", 0)
-        dropped += part["skipped"].get(f"{subtask}:steep_pitch", 0)  # rule 8r, yaw only
+        dropped += part["skipped"].get(f"{subtask}:steep_pitch", 0)  # rule (r), yaw only
         assert per_subtask[subtask] == min(quota, candidates - dropped), subtask
     allowed = {f"{s}:dead_zone" for s in CameraMovementFamily.subtasks}
     allowed |= {"camera_yaw_direction:steep_pitch", "camera_yaw_degree:steep_pitch"}

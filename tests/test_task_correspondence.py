@@ -1,4 +1,4 @@
-"""Correspondence family (spec §4.2, §5.2, rule 8f) on a small synthetic dataset.
+"""Correspondence family (docs/labels.md#correspondence, rule (f)) on a small synthetic dataset.
 
 Answer points are recomputed independently from the synthetic truth (aligned poses, colour
 intrinsics) and the cached mesh vertices, with plain numpy.

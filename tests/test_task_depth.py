@@ -1,4 +1,4 @@
-"""Depth family (spec §4.1, §5.3, rule 8e) on a small synthetic dataset.
+"""Depth family (docs/labels.md#depth, #depth-quotas, rule (e)) on a small synthetic dataset.
 
 Answers are recomputed independently from the synthetic truth (aligned poses and colour
 intrinsics) and the cached mesh vertices, with plain numpy.
@@ -310,7 +310,7 @@ def test_comparison_skips_when_no_pair_passes(
     monkeypatch.setattr(depth, "MIN_DEPTH_GAP_M", 1e6)  # no pair can pass
     assert list(family.generate(ctx, selections)) == []
     assert ctx.skipped.pop("depth_comparison_coord:no_valid_pair") == 1
-    assert set(ctx.skipped) <= {"depth_comparison_coord:depth_edge"}  # rule 8p refusals
+    assert set(ctx.skipped) <= {"depth_comparison_coord:depth_edge"}  # rule (p) refusals
 
 
 # ---------------------------------------------------------------- sampling and decoding machinery

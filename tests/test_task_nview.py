@@ -536,3 +536,17 @@ def test_ids_are_unique_and_key_on_the_objects(data: dict) -> None:
     assert len(ids) == len(set(ids))
     same_views = Counter((r["subtask"], tuple(r["meta"]["views"])) for r in all_records(data))
     assert max(same_views.values()) > 1  # several questions on one view set, distinct ids
+
+
+def test_a_short_camera_path_is_counted_under_its_own_key() -> None:
+    # Regression: the reason was prefixed twice ("<subtask>:<subtask>:too_short").
+    from multispa.tasks.nview_questions import candidates
+
+    class StillCameras:
+        camera_centres = np.zeros((4, 3))
+
+    found = candidates("nview_camera_path_length", StillCameras(), np.random.default_rng(0))
+    assert found.size == 0
+    assert dict(found.skipped) == {
+        "nview_camera_path_length:too_short": 1, "nview_camera_path_length:no_candidate": 1,
+    }

@@ -1,4 +1,5 @@
-"""Object movement family (spec §4.4, §5.6, §5.7; rules 8i, 8j) against the synthetic truth."""
+"""Object movement family (docs/labels.md#object-movement; rules (i), (j)) against the synthetic
+truth."""
 
 from __future__ import annotations
 
@@ -398,7 +399,8 @@ def _write_fake_clip(path: Path, positions: np.ndarray, groups: np.ndarray, uv: 
 
 
 def _expected_pairs(x: np.ndarray, pairs_per_bin: int) -> int:
-    """§5.6 steps 2–4 pair count for a track moving along x (independent re-derivation)."""
+    """Track-pair (docs/labels.md#track-pairs) steps 2–4 pair count for a track moving along x
+    (independent re-derivation)."""
     i, j = np.triu_indices(x.size, k=1)
     d = np.abs(x[j] - x[i])
     moving = d[d >= 0.01]
@@ -412,7 +414,7 @@ def _expected_pairs(x: np.ndarray, pairs_per_bin: int) -> int:
 
 
 def test_pairs_per_bin_is_a_run_constant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rule 8i: a first track with a tiny middle bin must not cut later tracks' pairs."""
+    """Rule (i): a first track with a tiny middle bin must not cut later tracks' pairs."""
     frames = 20
     t = np.arange(frames, dtype=np.float64)
     jumpy = np.where(t % 2 == 0, 0.0, 1.0)  # all moving pairs 1 m apart: bin 4 empty, n = 1

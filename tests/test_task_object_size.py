@@ -2,7 +2,7 @@
 
 Sizes are checked against ``synthetic_truth/scannet/<scene>.json`` (true oriented dimensions);
 visibility and coverage are recomputed here with plain numpy from the cached per-frame extents
-(spec §5.4), independently of the project's geometry functions.
+(docs/labels.md#coverage), independently of the project's geometry functions.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Scene:
         self.truth_objects = {o["object_id"]: o for o in truth["objects"]}
         labels = [o["label"] for o in truth["objects"]] + [s["label"] for s in truth["structure"]]
         self.label_counts = Counter(label.strip().lower() for label in labels)
-        # rule 8n: with a label map, an object's NYU40 class must not be shared either
+        # rule (n): with a label map, an object's NYU40 class must not be shared either
         self.classes = classes
         self.class_counts = Counter(classes[label] for label in labels if label in classes)
         self.objects = json.loads((unit.path / "objects.json").read_text())

@@ -1,4 +1,5 @@
-"""Prompt/answer templates and answer formatting (spec §1.3, §3.4, §4.0, §7.1; STYLE §6.7)."""
+"""Prompt/answer templates and answer formatting (docs/labels.md#prompts, #templates;
+docs/metrics.md#answer-extraction)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from multispa.tasks.templates import (
     templates_digest,
 )
 
-# Spec §1.3, written out independently of the module's table.
+# The subtask table (docs/labels.md#subtasks), written out independently of the module's table.
 EXPECTED = {
     "depth_estimation_dot": ("depth", "scalar", 1),
     "depth_estimation_coord": ("depth", "scalar", 1),

@@ -5,6 +5,6 @@ for ScanNet and TAPVid-3D, a synthetic scene writer, and (in later layers) quest
 evaluation and LoRA training.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["__version__"]

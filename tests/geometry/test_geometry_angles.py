@@ -1,4 +1,4 @@
-"""Convention pins and properties of multispa.geometry.angles (spec §3.3)."""
+"""Convention pins and properties of multispa.geometry.angles (docs/labels.md#yaw-pitch)."""
 
 from __future__ import annotations
 

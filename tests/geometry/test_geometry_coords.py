@@ -37,7 +37,7 @@ def test_round_half_away_exact_on_halves_and_neighbours() -> None:
 
 def test_round_half_away_differs_from_python_round() -> None:
     assert round_half_away(np.array([2.5, -2.5, 0.5])).tolist() == [3, -3, 1]
-    assert [round(2.5), round(0.5)] == [2, 0]  # banker's rounding, which the spec forbids
+    assert [round(2.5), round(0.5)] == [2, 0]  # banker's rounding, which the docs forbid
     assert round_half_away(7.5).shape == ()
     value = round_half_away_int(np.float64(-1.5))
     assert value == -2 and type(value) is int

@@ -1,4 +1,4 @@
-"""Tests of multispa.geometry.rigid on synthetic rigid bodies (spec §5.5)."""
+"""Tests of multispa.geometry.rigid on synthetic rigid bodies (docs/labels.md#rigid-groups)."""
 
 from __future__ import annotations
 

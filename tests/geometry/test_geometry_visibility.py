@@ -1,4 +1,5 @@
-"""Tests of multispa.geometry.visibility against a per-vertex reference of spec §3.2."""
+"""Tests of multispa.geometry.visibility against a per-vertex reference of
+docs/labels.md#visibility."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def reference_visible(
     abs_tol_m: float = 0.05,
     rel_tol: float = 0.05,
 ) -> np.ndarray:
-    """Spec §3.2 written out per vertex, float64, with r(x) = sign(x)·floor(|x| + 0.5)."""
+    """docs/labels.md#visibility written out per vertex, float64, with r(x) = sign(x)·floor(|x| +
+    0.5)."""
     cam_from_world = np.linalg.inv(world_from_cam)
     out = []
     for p in points_world.astype(np.float64):

@@ -12,7 +12,7 @@ Folder ``<cache>/scannet/<scene>/`` (all arrays ``.npy``, memory-mappable; no pi
 - ``instance_ids.npy``: ``(P,)`` int32 ``objectId`` per vertex, −1 unannotated.
 - ``visibility.npy``: ``(F, ceil(P/64))`` uint64 bit-packed visible vertices per frame.
 - ``visibility_off_edge.npy``: ``(F, ceil(P/64))`` uint64, the subset of each frame's visible
-  vertices that are also off depth edges (rule 8p: the depth pixel's 8 neighbours are valid and
+  vertices that are also off depth edges (rule (p): the depth pixel's 8 neighbours are valid and
   within the visibility tolerance), the only points the depth and correspondence families use.
 - ``visible_counts.npy``: ``(F,)`` int64 ``|V_i|``.
 - ``pairs.parquet``: frame pairs with overlap > 0: scene, frame1 < frame2 (original indices),
@@ -23,9 +23,10 @@ Folder ``<cache>/scannet/<scene>/`` (all arrays ``.npy``, memory-mappable; no pi
 - ``object_extent_lo.npy`` / ``object_extent_hi.npy``: ``(O, F, 3)`` float32 min/max of the
   visible object vertices along (z, length axis, width axis), metres; NaN where none is visible.
 
-Visibility follows spec §3.2 (rule 8a), overlap §3.2/§5.1, boxes rule 8g, extents §5.4.
-``meta.json`` also records the scene's load notes (duplicate groups dropped, objects without
-vertex, thinned exports, where K_depth came from).
+Definitions: visibility docs/labels.md#visibility, overlap #overlap and #pair-table, boxes
+#object-boxes, extents #coverage (all in docs/labels.md); files and fields in
+docs/data-formats.md#scannet-cache. ``meta.json`` also records the scene's load notes (duplicate
+groups dropped, objects without vertex, thinned exports, where K_depth came from).
 """
 
 from __future__ import annotations
@@ -61,13 +62,13 @@ from multispa.geometry.visibility import visible_and_off_edge
 from multispa.scenes.image_check import image_defect, too_many_bad
 from multispa.scenes.types import Intrinsics, ScanNetScene
 
-#: 2: ``visibility_off_edge.npy`` (rule 8p), label counts without vertex-less objects (8n).
+#: 2: ``visibility_off_edge.npy`` (rule (p)), label counts without vertex-less objects (rule (n)).
 CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
 class VisibilityConfig:
-    """Depth-test tolerances of rule 8a: visible iff |z − D| ≤ max(abs_tol_m, rel_tol·z)."""
+    """Depth-test tolerances of rule (a): visible iff |z − D| ≤ max(abs_tol_m, rel_tol·z)."""
 
     abs_tol_m: float = 0.05
     rel_tol: float = 0.05
@@ -356,7 +357,7 @@ class ScanNetCache:
         vertices: ``(P, 3)`` float32 aligned vertices.
         instance_ids: ``(P,)`` int32.
         visibility: ``(F, W)`` uint64 packed visibility.
-        visibility_off_edge: ``(F, W)`` uint64 packed visible vertices off depth edges (8p).
+        visibility_off_edge: ``(F, W)`` uint64 packed visible vertices off depth edges (rule (p)).
         visible_counts: ``(F,)`` int64.
         objects: ``objects.json`` rows.
         object_visible_counts: ``(O, F)`` int32.

@@ -10,7 +10,7 @@ Folder ``<cache>/tapvid3d/<subset>/<clip>/``:
 - ``images/<t:05d>.jpg``: frames, the original JPEG bytes (absent for a frame whose JPEG fails
   :func:`~multispa.scenes.image_check.jpeg_defect`: listed under ``bad_images`` in
   ``meta.json``, no track is visible in it).
-- ``tracks_world.npy``: ``(T, N, 3)`` float32 world positions, metres (spec §3.1).
+- ``tracks_world.npy``: ``(T, N, 3)`` float32 world positions, metres (docs/labels.md#tapvid-world).
 - ``uv.npy``: ``(T, N, 2)`` float32 pixel projection of each track in its frame.
 - ``visible.npy``: ``(T, N)`` bool: the file's visibility AND in bounds (z > 0, inside image)
   AND the frame's image usable.
@@ -18,7 +18,7 @@ Folder ``<cache>/tapvid3d/<subset>/<clip>/``:
   (for ``static_scene`` the world is frame 0's camera).
 - ``camera_centres.npy``: ``(T, 3)`` float64 camera centres, world frame.
 - ``group_of_track.npy``: ``(N,)`` int32 rigid group index per track (−1: in no group); groups
-  follow spec §5.5 and are numbered by their smallest track index.
+  follow docs/labels.md#rigid-groups and are numbered by their smallest track index.
 
 Caches of an older format (version 1 had no pose source) are refused with a
 :class:`~multispa.errors.CacheError`; ``multispa prepare`` rebuilds them.
@@ -51,7 +51,7 @@ TAPVID_CACHE_VERSION = 2
 
 @dataclass(frozen=True)
 class RigidGroupConfig:
-    """Rigid-body segmentation parameters (spec §5.5)."""
+    """Rigid-body segmentation parameters (docs/labels.md#rigid-groups)."""
 
     motion_eps_m: float = 0.01
     cut_distance: float = 0.1

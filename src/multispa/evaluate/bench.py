@@ -7,10 +7,11 @@ A BENCH folder is self-contained and relocatable::
     BENCH/bench.jsonl     one item per line, sorted by (key in BENCHMARK_SUBTASKS order, id)
     BENCH/images/...      the items' images, same relative paths as in the dataset
 
-An item is a spec-§6.1 record with the two conversation turns flattened into ``text`` (the human
-turn, ``<image>`` tokens included) and ``answer`` (the gpt turn); :func:`item_to_record` maps it
-back. Items come only from the dataset's ``val`` split: per key, up to ``per_subtask`` items drawn
-uniformly without replacement (from the pool sorted by id, with ``rng_for(seed, "bench", key)``).
+An item is a record (docs/data-formats.md#records) with the two conversation turns flattened into
+``text`` (the human turn, ``<image>`` tokens included) and ``answer`` (the gpt turn);
+:func:`item_to_record` maps it back. Items come only from the dataset's ``val`` split: per key, up
+to ``per_subtask`` items drawn uniformly without replacement (from the pool sorted by id, with
+``rng_for(seed, "bench", key)``).
 
 ``content_sha256`` (:func:`bench_content_sha256`) is SHA-256 over ``bench.jsonl`` and then every
 referenced image in sorted path order, each entry fed as ``<name>\\n<byte length>\\n<bytes>``, so it
@@ -114,7 +115,7 @@ class BenchBuildSummary:
 
 
 def record_to_item(record: Mapping[str, Any], source: str | Path = "<record>") -> dict[str, Any]:
-    """A spec-§6.1 record as a benchmark item (the two turns become ``text`` and ``answer``).
+    """A record as a benchmark item (the two turns become ``text`` and ``answer``).
 
     Raises:
         FormatError: the record lacks a field or its conversations are not human then gpt.
@@ -154,7 +155,7 @@ def record_to_item(record: Mapping[str, Any], source: str | Path = "<record>") -
 
 
 def item_to_record(item: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec-§6.1 record form of a benchmark item, as the scorer expects it."""
+    """The record form of a benchmark item, as the scorer expects it."""
     return {
         "id": item["id"],
         "image": list(item["image"]),
@@ -208,7 +209,8 @@ def _unit_of(record: Mapping[str, Any], path: Path, where: str) -> tuple[str, st
 
 
 def _unit_from_id(rid: str) -> tuple[str, str] | None:
-    """``(source, scene or clip sequence)`` from a §6.1 id, None when it does not parse.
+    """``(source, scene or clip sequence)`` from a record id (docs/data-formats.md#record-ids), None
+    when it does not parse.
 
     Ids are ``{split}-{subtask}-{src}-{scene_or_clip}-{frames}-{h}``; only the scene or clip may
     itself hold a ``-``.
@@ -225,8 +227,8 @@ def train_units(dataset: str | Path) -> dict[str, set[str]] | None:
     """Scenes and clip sequences of the dataset's ``train`` split, by ``meta.source``.
 
     Reads ``DATASET/train/*/*.jsonl``; the unit is taken from each record's id (no full JSON
-    parse), falling back to its ``meta`` when the id does not follow spec §6.1. Returns None when
-    the dataset has no train split.
+    parse), falling back to its ``meta`` when the id does not follow the record-id layout. Returns
+    None when the dataset has no train split.
     """
     files = _split_files(Path(dataset), "train")
     if not files:
@@ -404,7 +406,7 @@ def build_bench(
     train = train_units(dataset)
     if train is None:
         warnings.append(f"{dataset} has no train split: the train/benchmark leakage check "
-                        "(spec §5.7) was skipped")
+                        "was skipped")
     else:
         _check_leakage(selected, train, dataset)
 

@@ -3,7 +3,7 @@
 A dataset folder (``multispa generate --out DS``) holds::
 
     DS/manifest.json                                   record counts per split and file
-    DS/<split>/<task>/<subtask>[.adt|.pstudio].jsonl   one spec-§6 record per line
+    DS/<split>/<task>/<subtask>[.adt|.pstudio].jsonl   one record per line
     DS/images/...                                      image root of every record's ``image``
 
 :func:`open_dataset` checks the folder and its manifest. :meth:`DatasetSource.records` yields the
@@ -20,7 +20,7 @@ problem raises a project error naming the file and line (expected versus found):
 - :class:`~multispa.errors.MissingFileError`: no dataset folder, no ``manifest.json``, no
   ``images/`` folder, a listed ``.jsonl`` file or an image file that does not exist.
 
-``image`` may be a list of paths (the spec) or, as InternVL also accepts, one path string; it is
+``image`` may be a list of paths (as generated) or, as InternVL also accepts, one path string; it is
 returned as a tuple either way (:attr:`SourceRecord.images`).
 """
 
@@ -58,7 +58,7 @@ class SourceRecord:
     Attributes:
         split: ``train`` or ``val``.
         path: the ``.jsonl`` file; ``line``: its 1-based line number.
-        record: the record as parsed (spec §6.1 fields).
+        record: the record as parsed.
         images: the image paths, relative to the dataset's ``images/`` folder, in prompt order.
     """
 

@@ -1,10 +1,10 @@
 """InternVL export: meta JSON files for the official InternVL2 fine-tuning script.
 
-The dataset's records already are InternVL multi-image conversation lines (spec §6), and
-``multispa generate`` writes ``DS/meta_<split>.json`` with paths relative to ``DS``. The official
-script (``internvl_chat_finetune.py --meta_path META``) opens ``root`` and ``annotation`` relative
-to its own working directory, so :func:`export_internvl` writes the same entries with
-**absolute** paths into ``OUT``::
+The dataset's records already are InternVL multi-image conversation lines
+(docs/data-formats.md#records), and ``multispa generate`` writes ``DS/meta_<split>.json`` with paths
+relative to ``DS``. The official script (``internvl_chat_finetune.py --meta_path META``) opens
+``root`` and ``annotation`` relative to its own working directory, so :func:`export_internvl` writes
+the same entries with **absolute** paths into ``OUT``::
 
     OUT/meta_train.json       {name: {"root", "annotation", "data_augment", "repeat_time",
     OUT/meta_val.json                 "length"}} for every non-empty subtask file of the split

@@ -38,8 +38,8 @@ decoded pixels with Pillow: PNG, or JPEG at Pillow's default quality above 1 GB)
 sharding (which would split the benchmark into several datasets to run and merge) and no
 absolute paths chosen at export time (which would tie the file to one machine's ``$LMUData``).
 
-Scoring rules (spec §7; deterministic, no LLM judge). VLMEvalKit's generic VQA scoring does not
-apply: score with multispa.
+Scoring rules (deterministic, no LLM judge; written out in full in ``docs/metrics.md`` of the
+multispa repository). VLMEvalKit's generic VQA scoring does not apply: score with multispa.
 
 - Answer extraction: the last single-backtick span that parses for the item's answer type; else
   the last match of the type's fallback pattern (label: one of the subtask's words; N-view

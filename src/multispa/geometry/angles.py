@@ -1,4 +1,4 @@
-"""Camera yaw/pitch and relative camera motion (spec §3.3).
+"""Camera yaw/pitch and relative camera motion (docs/labels.md#yaw-pitch).
 
 Convention: poses are ``world_from_cam`` in the **aligned** world (gravity-aligned, +z up); the
 camera frame is OpenCV (+x right, +y down, +z forward). With ``f = R[:, 2]`` the optical axis in
@@ -12,7 +12,7 @@ the world:
   ``t_x > 0`` is ``right``, ``t_y > 0`` is ``down`` (camera y, not gravity), ``t_z > 0`` is
   ``forward``.
 
-Dead zones (rule 8d) are the task generators' business; the label helpers here apply the bare
+Dead zones (rule (d)) are the task generators' business; the label helpers here apply the bare
 sign rules.
 """
 

@@ -1,4 +1,4 @@
-"""Gravity-aligned minimum-area oriented boxes (rule 8g, spec §5.4).
+"""Gravity-aligned minimum-area oriented boxes (docs/labels.md#object-boxes, rule (g)).
 
 Convention: points are in the aligned world (+z up, metres). The box is vertical: its height is
 the z extent, and its horizontal footprint is the minimum-area rectangle enclosing the xy

@@ -1,4 +1,4 @@
-"""Pinhole projection and back-projection (spec §3.1).
+"""Pinhole projection and back-projection (docs/labels.md#projection).
 
 Convention: OpenCV camera axes (+x right, +y down, +z forward); depth is camera-frame z in metres.
 A pixel coordinate ``u`` runs along the width and ``v`` along the height, both from the top-left;

@@ -1,4 +1,5 @@
-"""Rounding and normalised 0..999 image coordinates (spec §3.4, §7.2; rules 8b, 8c).
+"""Rounding and normalised 0..999 image coordinates
+(docs/labels.md#rounding, #coordinates; rules (b), (c)).
 
 Convention: the origin is the top-left corner; ``x`` runs along the width and ``y`` along the
 height. ``x = clamp(floor(u/W·1000), 0, 999)`` and its inverse used by the scorer is

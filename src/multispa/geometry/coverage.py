@@ -1,4 +1,4 @@
-"""Exact minimal frame sets covering an object dimension (spec §5.4, rule 8h).
+"""Exact minimal frame sets covering an object dimension (docs/labels.md#coverage, rule (h)).
 
 For each frame ``i`` that sees the object, ``[lo_i, hi_i]`` is the extent of the object vertices
 visible in ``i`` along the dimension's axis. A frame set ``S`` covers the dimension iff

@@ -1,4 +1,5 @@
-"""Frame-pair overlap from bit-packed visibility (spec §3.2, §5.1) and object visibility (§5.4).
+"""Frame-pair overlap from bit-packed visibility (docs/labels.md#overlap) and object
+visibility (docs/labels.md#object-visibility).
 
 Packed layout: frame ``f``'s visible set over ``P`` vertices is a row of ``ceil(P/64)`` uint64
 words; vertex ``p`` is bit ``p % 64`` of word ``p // 64`` (little-endian bit order), and the
@@ -323,7 +324,7 @@ def object_visibility_threshold(object_sizes: np.ndarray, fraction: float = 0.05
 
     Args:
         object_sizes: ``(M,)`` int vertex count per object.
-        fraction: the visibility fraction (spec §5.4 uses 0.05).
+        fraction: the visibility fraction (object visibility uses 0.05).
 
     Returns:
         ``(M,)`` int64 thresholds.

@@ -1,4 +1,5 @@
-"""Rigid-body segmentation of 3-D point tracks (spec §5.5, the paper's listing).
+"""Rigid-body segmentation of 3-D point tracks (docs/labels.md#rigid-groups, the paper's
+listing).
 
 1. For t = 1 … T−1, ``Δ = |D_t − D_{t−1}|`` over all pairwise track distances (condensed,
    float32); entries with ``Δ <= motion_eps_m`` are set to 0; ``S = ΣΔ``.

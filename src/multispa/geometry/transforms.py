@@ -142,8 +142,9 @@ def relative_pose(world_from_cam1: np.ndarray, world_from_cam2: np.ndarray) -> n
     Returns:
         ``(..., 4, 4)`` float64 ``cam1_from_cam2``.
 
-    Convention (spec §3.3): ``cam1_from_cam2[:3, 3]`` is camera 2's centre in camera-1 axes
-    (OpenCV: +x right, +y down, +z forward), metres. A common world alignment cancels out.
+    Convention (docs/labels.md#relative-motion): ``cam1_from_cam2[:3, 3]`` is camera 2's centre in
+    camera-1 axes (OpenCV: +x right, +y down, +z forward), metres. A common world alignment cancels
+    out.
 
     >>> cam1 = rigid_transform(np.eye(3), np.array([1.0, 0.0, 0.0]))
     >>> cam2 = rigid_transform(np.eye(3), np.array([1.0, 0.0, 5.0]))

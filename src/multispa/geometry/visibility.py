@@ -1,4 +1,4 @@
-"""Depth-tested vertex visibility per frame (spec §3.2, rule 8a).
+"""Depth-tested vertex visibility per frame (docs/labels.md#visibility, rule (a)).
 
 A vertex ``p`` (aligned world) is visible in a frame iff, with ``(x, y, z) = cam_from_world·p``:
 
@@ -6,8 +6,8 @@ A vertex ``p`` (aligned world) is visible in a frame iff, with ``(x, y, z) = cam
    ``u = fx·x/z + cx`` and ``v = fy·y/z + cy`` (colour intrinsics);
 2. its depth pixel ``(round(u_d), round(v_d))``, projected through the **depth** intrinsics, lies
    inside the depth image. ``round`` is half away from zero, as everywhere in the project
-   (spec §3.4); it is computed as ``floor(u_d + 0.5)`` for ``u_d > −0.5``, and ``u_d <= −0.5``
-   (which rounds to −1 or less) is outside;
+   (docs/labels.md#rounding); it is computed as ``floor(u_d + 0.5)`` for ``u_d > −0.5``, and ``u_d
+   <= −0.5`` (which rounds to −1 or less) is outside;
 3. the depth there is valid, ``D > 0``;
 4. ``|z − D| <= max(abs_tol_m, rel_tol·z)`` (defaults 0.05 m and 0.05).
 
@@ -16,7 +16,7 @@ applied once, as three matrix-vector products over all vertices; every later ste
 the vertices that survived the previous one (depth pixels are computed only for vertices in the
 colour image).
 
-Rule 8p (points off depth edges): a visible vertex is **off depth edges** when, besides, the
+Rule (p) (points off depth edges): a visible vertex is **off depth edges** when, besides, the
 depth pixel and its 8 neighbours all lie inside the depth image, all have a valid depth
 ``D > 0``, and each satisfies ``|z − D| <= max(abs_tol_m, rel_tol·z)`` with ``z`` the vertex's
 depth (:func:`depth_neighbourhood_ok`, :func:`visible_and_off_edge`).
@@ -36,7 +36,7 @@ __all__ = [
     "visible_vertices",
 ]
 
-#: Row and column offsets of a depth pixel and its 8 neighbours (rule 8p).
+#: Row and column offsets of a depth pixel and its 8 neighbours (rule (p)).
 _NEIGHBOURHOOD = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0))
 
 
@@ -118,7 +118,7 @@ def visible_vertex_indices(
     abs_tol_m: float = 0.05,
     rel_tol: float = 0.05,
 ) -> np.ndarray:
-    """Indices of the vertices visible in one frame (spec §3.2), ascending.
+    """Indices of the vertices visible in one frame, ascending.
 
     Args:
         points_world: ``(P, 3)`` float32 (or float64) vertices, metres, in the world of the pose.
@@ -150,7 +150,7 @@ def depth_neighbourhood_ok(
     abs_tol_m: float = 0.05,
     rel_tol: float = 0.05,
 ) -> np.ndarray:
-    """Rule 8p for points whose own depth pixel already passed the depth test (8a).
+    """Rule (p) for points whose own depth pixel already passed the depth test (rule (a)).
 
     Args:
         depth_m: ``(Hd, Wd)`` depth image, metres, 0 = no measurement.
@@ -191,7 +191,8 @@ def visible_and_off_edge(
     abs_tol_m: float = 0.05,
     rel_tol: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The visible vertices of one frame (8a) and which of them are off depth edges (8p).
+    """The visible vertices of one frame (rule (a)) and which of them are off depth edges
+    (rule (p)).
 
     Same arguments as :func:`visible_vertex_indices`.
 
@@ -216,7 +217,7 @@ def visible_vertices(
     abs_tol_m: float = 0.05,
     rel_tol: float = 0.05,
 ) -> np.ndarray:
-    """Visibility mask of all vertices in one frame (spec §3.2).
+    """Visibility mask of all vertices in one frame.
 
     Same arguments as :func:`visible_vertex_indices`.
 

@@ -1,4 +1,5 @@
-"""Aggregation of per-item outcomes into subtask, row and Average figures (spec §7.3, §7.5).
+"""Aggregation of per-item outcomes into subtask, row and Average figures
+(docs/metrics.md#aggregation).
 
 - **Benchmark-subtask accuracy** = correct / items of that key (300 per key in the benchmark).
 - **Row accuracy** is *pooled*: the summed correct counts of the row's subtasks over their summed
@@ -56,7 +57,7 @@ class ItemOutcome:
 
     Attributes:
         key: benchmark-subtask key (:func:`multispa.metrics.rows.benchmark_key`).
-        correct: the §7.2 verdict.
+        correct: the judge's verdict.
         mra: item MRA in ``[0, 1]`` (scalar/vector subtasks) or ``None``.
         parse_failed: a response was present but nothing parsed.
         missing: no prediction for the record.
@@ -171,7 +172,8 @@ def pool(groups: Iterable[GroupStats]) -> GroupStats:
 
 
 def ordered_keys(keys: Iterable[str]) -> list[str]:
-    """Benchmark-subtask keys in the canonical order (§1.3), unknown keys last, sorted."""
+    """Benchmark-subtask keys in the canonical order (the subtask table), unknown keys last,
+    sorted."""
     return sorted(set(keys), key=lambda k: (_KEY_ORDER.get(k, len(_KEY_ORDER)), k))
 
 

@@ -1,4 +1,5 @@
-"""Correctness, exact error and MRA of one parsed answer against its record (spec §7.2, §7.5).
+"""Correctness, exact error and MRA of one parsed answer against its record
+(docs/metrics.md#judging, #mra).
 
 Rules (``p`` the parsed value, ``g`` the record's ``gt``; all comparisons exact, in integers when
 both sides are integers and in :class:`fractions.Fraction` otherwise, norms compared squared):
@@ -9,7 +10,7 @@ both sides are integers and in :class:`fractions.Fraction` otherwise, norms comp
   (the N-view object count, unit ``count``) is right only when ``p == g`` exactly (its error and
   MRA are those of a scalar);
 - ``vector``: ``25·‖p − g‖² ≤ ‖g‖²``, for ``g ≠ 0``;
-- **static gt** (``g = 0`` or ``[0, 0, 0]``; object movement, rule 8j): ``‖p‖² ≤ 10²``, i.e.
+- **static gt** (``g = 0`` or ``[0, 0, 0]``; object movement, rule (j)): ``‖p‖² ≤ 10²``, i.e.
   ``‖p‖ ≤ 10`` in the subtask's unit (mm). The rule applies to any zero ``gt`` (the generator's
   dead zones keep other subtasks away from zero);
 - ``coord``: ``(Δx·W)² + (Δy·H)² ≤ (50·W)²`` — the pixel distance between the two cell centres
@@ -29,7 +30,7 @@ the tolerance test reads ``error ≤ 1``: ``25(p−g)²/g²`` (scalar), ``25‖p
 ``‖p‖²/100`` (static), ``((Δx·W)² + (Δy·H)²)/(50·W)²`` (coord); ``None`` for label/choice and
 unparsed answers.
 
-MRA (§7.5), scalar and vector subtasks only: ``hit_k ⟺ 400·‖p − g‖² ≤ k²·‖g‖²`` for
+MRA, scalar and vector subtasks only: ``hit_k ⟺ 400·‖p − g‖² ≤ k²·‖g‖²`` for
 ``k = 1..10`` (the squared form of ``20·|p − g| ≤ k·|g|``), ``MRA = Σ hit_k / 10``; the
 ``strict`` flag uses ``<`` (VSI-Bench's paper) instead of the default ``≤`` (VSI-Bench's code).
 ``g = 0`` → the static rule (1.0 or 0.0, always ``≤``); unparsed → 0.0. The ten tolerances are
@@ -61,7 +62,7 @@ __all__ = [
     "named_metrics",
 ]
 
-STATIC_TOLERANCE_MM = 10  # mm (rule 8j): a static point's answer is right iff ‖p‖ ≤ 10
+STATIC_TOLERANCE_MM = 10  # mm (rule (j)): a static point's answer is right iff ‖p‖ ≤ 10
 _STATIC_TOLERANCE_SQ = STATIC_TOLERANCE_MM * STATIC_TOLERANCE_MM
 NAMED_METRICS: tuple[str, ...] = ("spatialrgpt_success", "factor_two")
 
@@ -73,7 +74,7 @@ class Verdict:
     """The judgement of one answer.
 
     Attributes:
-        correct: the §7.2 rule holds (``False`` when nothing parsed).
+        correct: the correctness rule holds (``False`` when nothing parsed).
         error: exact normalised squared error ``(distance / tolerance)²`` (module docstring);
             ``None`` for label/choice answers and unparsed answers.
         mra: mean relative accuracy in ``[0, 1]`` for scalar and vector subtasks (0.0 when
@@ -146,7 +147,7 @@ def judge(parsed: ParsedAnswer, record: Mapping[str, Any], *, strict_mra: bool =
 
     Args:
         parsed: the output of :func:`multispa.metrics.parse.parse_answer` for this record.
-        record: a §6.1 record; reads ``answer_type``, ``gt``, and for coords ``width_list``,
+        record: a record; reads ``answer_type``, ``gt``, and for coords ``width_list``,
             ``height_list`` (and ``subtask``, ``meta.points`` for depth comparison).
         strict_mra: MRA with ``<`` instead of ``≤``.
 

@@ -1,4 +1,4 @@
-"""Answer extraction: a model response → a typed value (spec §7.1).
+"""Answer extraction: a model response → a typed value (docs/metrics.md#answer-extraction).
 
 Deterministic, regex only, no LLM. :func:`parse_answer` applies, in order:
 
@@ -420,7 +420,7 @@ def _parser(answer_type: str, subtask: str) -> _Parser:
 
 
 def parse_answer(response: str | None, answer_type: str, subtask: str) -> ParsedAnswer:
-    """Extract the answer of ``response`` for a record of ``subtask`` (spec §7.1).
+    """Extract the answer of ``response`` for a record of ``subtask``.
 
     Args:
         response: the model's text (``None`` counts as empty).

@@ -1,4 +1,5 @@
-"""The 12 rows of the paper's Table 2, the benchmark-subtask key and the paper's figures (§7.3–7.4).
+"""The 12 rows of the paper's Table 2, the benchmark-subtask key and the paper's figures
+(docs/metrics.md#table-2-rows, #reference-rows).
 
 A row pools the items of its benchmark subtasks (``correct / items`` over all of them); the
 Average is the unweighted mean of the 12 row accuracies. The reference figures are the paper's
@@ -46,7 +47,7 @@ class Row:
 
     Attributes:
         key: stable snake_case id, e.g. ``"depth_comparison"``.
-        name: the spec's display name, e.g. ``"Depth Perception – Comparison"``.
+        name: the display name, e.g. ``"Depth Perception – Comparison"``.
         short_name: the paper's short form, e.g. ``"Depth – Comparison"``.
         subtasks: the benchmark-subtask keys pooled into the row.
     """

@@ -1,6 +1,7 @@
-"""The scorer: benchmark records + model responses → the §7.6 JSON report.
+"""The scorer: benchmark records + model responses → the JSON report
+(docs/metrics.md#scorer-report).
 
-Input: benchmark JSONL files (§6.1 records) and a predictions JSONL of ``{"id", "response"}``
+Input: benchmark JSONL files (records) and a predictions JSONL of ``{"id", "response"}``
 lines. Output (:func:`score_records`), a JSON-able dict:
 
 - ``scorer``: name, ``version`` (:data:`SCORER_VERSION`), package version and the mode flags
@@ -173,7 +174,7 @@ def score_records(
     """Score ``records`` against ``predictions`` (record id → response text).
 
     Args:
-        records: benchmark records (§6.1); ids must be unique.
+        records: benchmark records; ids must be unique.
         predictions: responses by record id; a record without one counts as wrong.
         strict_mra: MRA with ``<`` instead of ``≤`` (recorded in the mode flags).
         bootstrap: resamples for the percentile intervals (0 disables them).

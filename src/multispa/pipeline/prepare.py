@@ -55,7 +55,7 @@ LOGS_DIR = "logs"
 
 @dataclass(frozen=True)
 class PrepareConfig:
-    """Everything ``multispa prepare`` needs (defaults are the spec's).
+    """Everything ``multispa prepare`` needs (defaults as documented).
 
     Attributes:
         cache: output cache folder.
@@ -66,10 +66,11 @@ class PrepareConfig:
             scans; without lists, scans are assigned by a hash of their room).
         tapvid3d_splits: folder holding ``<subset>/{train,val}.txt`` (else searched in the
             TAPVid-3D root).
-        frame_skip: keep original frame indices that are multiples of this (spec §2.3).
+        frame_skip: keep original frame indices that are multiples of this
+            (docs/data-formats.md#frames-poses-depth).
         keep_depth: write each kept frame's depth as a 16-bit PNG.
-        visibility: depth-test tolerances (rule 8a).
-        rigid_groups: rigid-body segmentation parameters (spec §5.5).
+        visibility: depth-test tolerances (rule (a)).
+        rigid_groups: rigid-body segmentation parameters (docs/labels.md#rigid-groups).
         poses: thresholds of the TAPVid-3D camera poses (static scene, extrinsics check).
         scenes: only these ScanNet scene ids (all when None).
         workers: parallel units.

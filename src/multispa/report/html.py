@@ -1,6 +1,6 @@
 """One self-contained HTML page comparing runs with the paper's published rows.
 
-Sections: run summaries; the 12-row table (§7.3 order + Average) for every run, with 95 %
+Sections: run summaries; the 12-row table (Table-2 order + Average) for every run, with 95 %
 intervals, beside the paper's published columns (marked *published*: measured on the paper's own,
 unreleased items); when blind runs are given, the vision gain of each (sighted − blind per row,
 with the ``baseline:prior`` run as the floor; :mod:`multispa.report.vision`), a blind run's

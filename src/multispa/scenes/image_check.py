@@ -18,10 +18,14 @@ import io
 
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["MAX_BAD_IMAGE_FRACTION", "image_defect", "jpeg_defect", "too_many_bad"]
+__all__ = [
+    "MAX_BAD_IMAGE_FRACTION", "TOO_MANY_BAD_IMAGES", "image_defect", "jpeg_defect", "too_many_bad",
+]
 
 #: More bad images than this fraction of the frames makes a scene or clip unusable.
 MAX_BAD_IMAGE_FRACTION = 0.5
+#: The reason code that opens the message of :func:`too_many_bad` (as clip pose reasons do).
+TOO_MANY_BAD_IMAGES = "too_many_bad_images"
 
 _SOI = b"\xff\xd8\xff"
 _EOI = b"\xff\xd9"
@@ -74,7 +78,8 @@ def image_defect(data: bytes, image_format: str, size: tuple[int, int]) -> str |
 
 
 def too_many_bad(bad: dict[int, str], frames: int) -> str | None:
-    """The reason a scene or clip is unusable because of its bad images, or None.
+    """The reason a scene or clip is unusable because of its bad images
+    (``"too_many_bad_images: <details>"``), or None.
 
     Args:
         bad: frame index → defect, for the frames whose image failed.
@@ -83,5 +88,5 @@ def too_many_bad(bad: dict[int, str], frames: int) -> str | None:
     if not bad or len(bad) <= MAX_BAD_IMAGE_FRACTION * frames:
         return None
     first = min(bad)
-    return (f"{len(bad)} of {frames} frames have unusable colour images (more than "
-            f"{MAX_BAD_IMAGE_FRACTION:.0%}; first: frame {first}: {bad[first]})")
+    return (f"{TOO_MANY_BAD_IMAGES}: {len(bad)} of {frames} frames have unusable colour images "
+            f"(more than {MAX_BAD_IMAGE_FRACTION:.0%}; first: frame {first}: {bad[first]})")

@@ -1,4 +1,4 @@
-"""Reader for the vertex element of PLY meshes (ScanNet ``*_vh_clean_2.ply``, spec §2.1).
+"""Reader for the vertex element of PLY meshes (ScanNet ``*_vh_clean_2.ply``).
 
 Supports PLY 1.0 in ``binary_little_endian``, ``binary_big_endian`` and ``ascii``, every scalar
 type name of the format (``char uchar short ushort int uint float double`` and the sized aliases

@@ -1,4 +1,5 @@
-"""ScanNet scenes: assemble frames, aligned poses, mesh and instances; split lists (spec §2.1–§2.3).
+"""ScanNet scenes: assemble frames, aligned poses, mesh and instances; split lists
+(docs/data-formats.md#scannet).
 
 :func:`load_scannet_scene` reads one scene in any of the three layouts (see
 :mod:`multispa.scenes.scannet_layouts`) and returns a :class:`~multispa.scenes.types.ScanNetScene`
@@ -120,7 +121,7 @@ def _load_instances(
     warnings: list[str],
     files: dict[str, Path],
 ) -> tuple[np.ndarray, tuple[SceneObject, ...], int]:
-    """Instance id per vertex, the objects and the number of duplicate groups dropped (8n)."""
+    """Instance id per vertex, the objects and the number of duplicate groups dropped (rule (n))."""
     aggregation_path, segs_path = paths["aggregation"], paths["segs"]
     has_aggregation, has_segs = present_file(aggregation_path), present_file(segs_path)
     if not has_aggregation and not has_segs:
@@ -168,7 +169,7 @@ def load_scannet_scene(
     :data:`RIGID_TOLERANCE`); other stride-kept frames go to ``invalid_frames``. Poses and mesh
     vertices are aligned with A from ``<scene>.txt`` (identity when absent), which must be rigid
     too. Intrinsics must be finite with positive focal lengths, vertices finite. Exact duplicate
-    ``segGroups`` are dropped before instances are built (rule 8n); ``notes`` records that, the
+    ``segGroups`` are dropped before instances are built (rule (n)); ``notes`` records that, the
     objects left without vertex, a thinned export and where K_depth came from.
 
     Args:

@@ -1,4 +1,5 @@
-"""ScanNet annotation files: ``<scene>.txt``, aggregation, segments, label map (spec §2.1).
+"""ScanNet annotation files: ``<scene>.txt``, aggregation, segments, label map
+(docs/data-formats.md#scannet-raw, #label-map).
 
 Each reader takes a path, parses the whole file and raises :class:`~multispa.errors.FormatError`
 naming the file (and the key, object or segment) when the content does not follow the format.
@@ -253,7 +254,7 @@ def read_aggregation(path: Path) -> list[SegGroup]:
 
 
 def drop_duplicate_groups(groups: Sequence[SegGroup]) -> tuple[list[SegGroup], int]:
-    """Drop exact duplicate segment groups (rule 8n), keeping the first of each, in file order.
+    """Drop exact duplicate segment groups (rule (n)), keeping the first of each, in file order.
 
     Two groups are duplicates when they have the same label and the same **set** of segments
     (order and repeats ignored); their ``objectId`` differs. Real ``scene0217_00`` repeats its

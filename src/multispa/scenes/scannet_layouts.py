@@ -1,4 +1,5 @@
-"""The three on-disk layouts of ScanNet frames and their streaming frame sources (spec §2.1, §2.2).
+"""The three on-disk layouts of ScanNet frames and their streaming frame sources
+(docs/data-formats.md#scannet).
 
 - ``raw``: ``<scans>/<scene>/<scene>.sens``, read through :class:`~multispa.scenes.sens.SensFile`.
 - ``sensreader`` (ScanNet's Python exporter): ``color/<i>.jpg``, ``depth/<i>.png`` (uint16 mm),
@@ -29,7 +30,7 @@ from multispa.scenes.sens import SensFile
 from multispa.scenes.types import FrameData, FrameInfo, FrameSource, Intrinsics, ScanNetLayout
 
 LAYOUTS: tuple[str, ...] = ("raw", "sensreader", "posed_images")
-#: Stored depth units per metre in the exported PNGs (spec §2.3).
+#: Stored depth units per metre in the exported PNGs.
 PNG_DEPTH_UNITS_PER_M = 1000.0
 
 _DIGITS = re.compile(r"^\d+$")
@@ -237,7 +238,7 @@ class LayoutFrames:
     depth_intrinsics_note: str = ""
 
 
-#: Rule 8o: ``<scene>.txt`` depth keys farther than this (relative) from the rescaled colour
+#: Rule (o): ``<scene>.txt`` depth keys farther than this (relative) from the rescaled colour
 #: intrinsics are taken for factory defaults.
 DEPTH_KEYS_TOLERANCE = 0.01
 
@@ -256,7 +257,7 @@ def _relative_difference(k: Intrinsics, reference: Intrinsics) -> tuple[float, s
 def choose_depth_intrinsics(
     keys: Intrinsics | None, k_color: Intrinsics, depth_size: tuple[int, int], keys_source: str
 ) -> tuple[Intrinsics, str, str]:
-    """K_depth of an export without a ``.sens`` (rule 8o).
+    """K_depth of an export without a ``.sens`` (rule (o)).
 
     The colour intrinsics rescaled to the depth size with pixel centres kept
     (:meth:`~multispa.scenes.types.Intrinsics.rescaled_to`) are used when there are no
@@ -442,7 +443,7 @@ def open_posed_images(
 
     File numbers are positions among the exported frames (upstream's exporter renumbers the
     frames it keeps 0, 1, 2…) and are used as frame ids as they are; ``exported_frames`` lets
-    the caller compare their count with ``numColorFrames`` (rule 8o).
+    the caller compare their count with ``numColorFrames`` (rule (o)).
 
     K_color comes from ``intrinsic.txt`` (for ``colorWidth``×``colorHeight``, 1296×968 by
     default, rescaled to the real image size with a warning). K_depth comes from the ``.sens``

@@ -1,4 +1,4 @@
-"""Streaming reader for ScanNet ``.sens`` RGB-D files (spec §2.1).
+"""Streaming reader for ScanNet ``.sens`` RGB-D files (docs/data-formats.md#scannet-raw).
 
 Layout (all little-endian, a "matrix" is 16 float32 values, row-major 4×4)::
 

@@ -29,7 +29,7 @@ class SceneSummary:
     """One ScanNet scene as read (counts; ``notes``: the readable lines of its load notes, such
     as duplicate groups dropped or a thinned export; ``error`` set when it could not be read).
 
-    Labels count only objects with at least one vertex (rule 8n).
+    Labels count only objects with at least one vertex (rule (n)).
     """
 
     scene_id: str

@@ -1,4 +1,5 @@
-"""TAPVid-3D reader: one ``<root>/<subset>/<clip_id>.npz`` per clip (spec §2.4).
+"""TAPVid-3D reader: one ``<root>/<subset>/<clip_id>.npz`` per clip
+(docs/data-formats.md#tapvid3d).
 
 Each archive holds (T frames, N tracks):
 

@@ -1,6 +1,6 @@
 """In-memory types shared by every scene reader and the synthetic writer.
 
-Conventions (spec §3):
+Conventions (docs/labels.md#conventions):
 - Camera frame is OpenCV: +x right, +y down, +z forward; depth is camera-frame z, metres.
 - Transforms are named ``dst_from_src``; a ScanNet pose is ``world_from_cam`` (camera-to-world).
 - ScanNet geometry is held in the **aligned** world (``aligned = axis_alignment @ raw``), which is
@@ -62,7 +62,7 @@ class Intrinsics:
         )
 
     def rescaled_to(self, width: int, height: int) -> Intrinsics:
-        """The same camera resampled to ``width`` × ``height``, pixel centres kept (rule 8o).
+        """The same camera resampled to ``width`` × ``height``, pixel centres kept (rule (o)).
 
         Focal lengths scale with the size ratio ``s``; the principal point maps as
         ``c' = (c + 0.5)·s − 0.5`` (pixel ``i`` covers ``[i − 0.5, i + 0.5]``), unlike
@@ -82,7 +82,8 @@ class Intrinsics:
     def scaled_to(self, width: int, height: int) -> Intrinsics:
         """Intrinsics for the same camera resized to ``width`` × ``height`` pixels.
 
-        fx and cx scale with the width ratio, fy and cy with the height ratio (spec §2.2).
+        fx and cx scale with the width ratio, fy and cy with the height ratio
+        (docs/data-formats.md#scannet-sensreader).
         """
         sx = width / self.width
         sy = height / self.height
@@ -164,13 +165,13 @@ class SceneObject:
     nyu40_class: str | None = None
 
 
-#: An export holding fewer than this fraction of ``numColorFrames`` is already thinned (rule 8o).
+#: An export holding fewer than this fraction of ``numColorFrames`` is already thinned (rule (o)).
 THINNED_EXPORT_FRACTION = 0.9
 
 
 @dataclass(frozen=True)
 class SceneNotes:
-    """What loading a scene repaired or chose that its user should know (rules 8n, 8o).
+    """What loading a scene repaired or chose that its user should know (rules (n), (o)).
 
     Reported by ``multispa inspect``, printed by ``prepare`` and recorded in the cache's
     ``meta.json`` and the prepare manifest.
@@ -248,7 +249,7 @@ class ScanNetScene:
         color_intrinsics: intrinsics of the colour camera (its real image size).
         depth_intrinsics: intrinsics of the depth camera (its real image size).
         axis_alignment: ``(4, 4)`` float64 A with aligned = A @ raw (identity when absent).
-        frame_skip: stride over original indices that was kept (spec §2.3, default 5).
+        frame_skip: stride over original indices that was kept (default 5).
         frames: kept frames whose pose is entirely finite, ascending index.
         invalid_frames: original indices of stride-kept frames dropped for a non-finite pose.
         total_frames: number of frames in the source stream before the stride.
@@ -259,7 +260,7 @@ class ScanNetScene:
         frames_source: streaming access to colour and depth.
         warnings: human-readable notes raised while loading (resized images, conflicts...).
         files: the files the scene was read from (for fingerprints), by role.
-        notes: repairs and choices made while loading (rules 8n, 8o).
+        notes: repairs and choices made while loading (rules (n), (o)).
     """
 
     scene_id: str
@@ -352,7 +353,7 @@ class TapVidClip:
     def tracks_world(self) -> np.ndarray:
         """Track positions in the world frame, ``(T, N, 3)`` float64, metres.
 
-        X_world[t] = inverse(cam_from_world[t]) · [X_cam[t]; 1] (spec §3.1).
+        X_world[t] = inverse(cam_from_world[t]) · [X_cam[t]; 1] (docs/labels.md#tapvid-world).
 
         Raises:
             ValueError: the poses are not resolved (``pose_source`` is ``None``).

@@ -2,7 +2,7 @@
 
 A pose is ``world_from_cam`` with OpenCV camera axes (+x right, +y down, +z forward). Its yaw is
 the azimuth of the optical axis about +z, its pitch the elevation (positive looking up) and its
-roll a rotation about the optical axis, all in degrees, as in spec §3.3.
+roll a rotation about the optical axis, all in degrees, as in docs/labels.md#yaw-pitch.
 
 ``handheld_path`` scans a room as a sequence of *visits*, like a person with a hand-held sensor
 going from one piece of furniture to the next, passing close to it and panning and tilting over
@@ -15,7 +15,8 @@ view, tilts up past a tall target's top and down to its base, and pitches over a
 only its near part, or only its far part, is in view (``visit_looks``); half the visits end
 with a look at a neighbouring object. Most frames therefore show objects only in part, and many
 pairs of frames together cover an object's height, length or width while neither frame does
-alone: the minimal covering pairs that object size questions are asked about (spec §5.4).
+alone: the minimal covering pairs that object size questions are asked about
+(docs/labels.md#coverage).
 
 Several such scans are planned per scene and the best is kept (``partial_view_score``): the
 frames that ``multispa prepare`` keeps (every fifth, valid pose) are checked against the scene's

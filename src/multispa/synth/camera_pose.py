@@ -2,7 +2,7 @@
 
 A pose is ``world_from_cam`` with OpenCV camera axes (+x right, +y down, +z forward). Its yaw is
 the azimuth of the optical axis about +z, its pitch the elevation (positive looking up) and its
-roll a rotation about the optical axis, all in degrees, as in spec §3.3.
+roll a rotation about the optical axis, all in degrees, as in docs/labels.md#yaw-pitch.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A visit's looks (``visit_looks``) are resolved from wherever the camera is at that moment into
 a look-at point and an optional pitch; ``gaze_angles`` turns look-at keyframes into yaw and
-pitch keyframes within the pitch limits and turn rates. Angles in degrees (spec §3.3).
+pitch keyframes within the pitch limits and turn rates. Angles in degrees
+(docs/labels.md#yaw-pitch).
 """
 
 from __future__ import annotations

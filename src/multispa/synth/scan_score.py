@@ -1,6 +1,6 @@
-"""Scoring a candidate scan: how well its kept frames show objects in part (spec §5.4) and how
-many of its pairs of frames fall in the 6–35 % overlap band, as ``multispa prepare`` would find
-them on low-resolution depth images of the room's boxes.
+"""Scoring a candidate scan: how well its kept frames show objects in part (docs/labels.md#coverage)
+and how many of its pairs of frames fall in the 6–35 % overlap band, as ``multispa prepare`` would
+find them on low-resolution depth images of the room's boxes.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class ScoreWorld:
         along: ``(P, 3)`` float64 each point's coordinate along world z and its object's
             length and width axes (0 for the room), metres.
         need: ``(O,)`` int64 points that must be visible for the object to count as seen (the
-            5 % rule of spec §5.4 on the subsample).
+            5 % object visibility rule on the subsample).
         sizes: ``(O, 3)`` float64 height, length and width, metres.
         askable: ``(O, 3)`` bool, whether a size question could be asked about that dimension
             (the label is unique, not a window, and both the dimension and the largest one are
@@ -102,7 +102,7 @@ def view_extents(
     world: ScoreWorld, poses: np.ndarray, room_max: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Which objects each view sees and how far along each axis, as ``multispa prepare``
-    would find them (spec §3.2 visibility, §5.4) on a low-resolution depth image.
+    would find them (docs/labels.md#visibility, #coverage) on a low-resolution depth image.
 
     Args:
         world: the objects (``score_world``).
@@ -154,7 +154,7 @@ def view_extents(
 def covering_pair_counts(
     seen: np.ndarray, lo: np.ndarray, hi: np.ndarray, sizes: np.ndarray
 ) -> np.ndarray:
-    """Minimal covering pairs (spec §5.4, 90 %) per object and axis: ``(O, 3)`` int64.
+    """Minimal covering pairs (docs/labels.md#coverage, 90 %) per object and axis: ``(O, 3)`` int64.
 
     Args:
         seen: ``(O, K)`` bool; lo, hi: ``(O, K, 3)`` extents; sizes: ``(O, 3)`` box extents.
@@ -187,7 +187,8 @@ class ScanScore:
         objects: ``(3,)`` int64 askable objects with a minimal covering pair, per dimension
             (height, length, width).
         pairs: ``(3,)`` int64 minimal covering pairs per dimension (at most 10 per object).
-        band: share of the pairs of frames whose overlap (IoU of visible points, spec §3.2) is
+        band: share of the pairs of frames whose overlap (IoU of visible points,
+        docs/labels.md#overlap) is
             in 6–35 %.
     """
 

@@ -1,4 +1,5 @@
-"""One synthetic ScanNet scene in the raw layout (spec §2.1) plus its ground-truth sidecar.
+"""One synthetic ScanNet scene in the raw layout (docs/data-formats.md#scannet-raw) plus its
+ground-truth sidecar.
 
 The world is modelled in the **aligned** frame (+z up, room [0, room_max]); the files hold the raw
 frame ``raw = inverse(A) · aligned`` for mesh vertices and poses, with A written as
@@ -57,7 +58,7 @@ from multispa.synth.world import (
 )
 
 DEFAULT_FRAME_SKIP = 5
-"""The frame stride of ``multispa prepare`` (spec §2.3), whose frames the camera path favours."""
+"""The frame stride of ``multispa prepare``, whose frames the camera path favours."""
 
 SEGS_PARAMS = {
     "kThresh": "0.0001",
@@ -234,7 +235,7 @@ def build_scan(
     """Draw one scan of ``room``: invalid frames, camera path, intrinsics and alignment.
 
     With ``depth_from_color``, K_depth is K_color rescaled to the depth size with pixel centres
-    kept (then quantised), as an export without ``.sens`` is read (rule 8o).
+    kept (then quantised), as an export without ``.sens`` is read (rule (o)).
     """
     world, mesh = room.world, room.mesh
     invalid = invalid_frame_indices(rng, settings.frames_per_scene, settings.invalid_poses)

@@ -1,4 +1,4 @@
-"""Real-download pitfalls built into the synthetic ScanNet data (rules 8m, 8n, 8o, 8p).
+"""Real-download pitfalls built into the synthetic ScanNet data (rules (m), (n), (o), (p)).
 
 With ``SynthConfig.variants`` (the default), the synthetic dataset holds what the real ScanNet
 downloads do and the plain scenes do not:
@@ -37,9 +37,9 @@ RESCANNED_ROOM = 0
 RESCAN_SUFFIX = "_01"
 #: Frames kept by the thinned export (every 5th frame of the stream, renumbered).
 EXPORT_STRIDE = 5
-#: Labels required in the rescanned room: they share an NYU40 class (rule 8n).
+#: Labels required in the rescanned room: they share an NYU40 class (rule (n)).
 AMBIGUOUS_PAIR: tuple[str, str] = ("table", "coffee table")
-#: Thin objects in front of walls in the rescanned room (rule 8p).
+#: Thin objects in front of walls in the rescanned room (rule (p)).
 THIN_ITEMS: tuple[str, str] = ("shelf", "coat rack")
 LABEL_MAP_NAME = "scannetv2-labels.combined.tsv"
 

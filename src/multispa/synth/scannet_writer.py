@@ -1,4 +1,5 @@
-"""Writers for the ScanNet raw files (spec §2.1), written from the format description.
+"""Writers for the ScanNet raw files (docs/data-formats.md#scannet-raw), written from the format
+description.
 
 Every file is written under a temporary name in the same folder and renamed into place, so a
 reader never sees a half-written file. ``SensWriter`` streams: it writes the header (with the

@@ -1,4 +1,4 @@
-"""One synthetic TAPVid-3D clip (spec §2.4): rigid objects moving over a static room.
+"""One synthetic TAPVid-3D clip: rigid objects moving over a static room.
 
 Two kinds, like the real subsets:
 

@@ -1,4 +1,4 @@
-"""Deterministic ``.npz`` writing for TAPVid-3D-format clips (spec §2.4).
+"""Deterministic ``.npz`` writing for TAPVid-3D-format clips (docs/data-formats.md#tapvid3d).
 
 ``np.savez`` stamps the current time into each zip entry, so two runs differ. Here every entry
 is an uncompressed ``<key>.npy`` member (as ``np.savez`` makes them) written with a fixed

@@ -1,4 +1,5 @@
-"""Answer values as text: the one place that rounds and formats numbers (spec §3.4, §4.0).
+"""Answer values as text: the one place that rounds and formats numbers
+(docs/labels.md#rounding, #answer-types).
 
 Convention:
     - metric values are rounded half away from zero, ``r(x) = sign(x)·floor(|x| + 0.5)``, never with

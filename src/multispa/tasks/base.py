@@ -4,8 +4,8 @@ Generation runs in three stages (``multispa.pipeline.generate``):
 
 1. **plan** (one process, per split): each family's ``plan`` reads the small per-unit tables it
    needs (pair tables, poses, object tables, tracks) from every cache unit of the split, applies
-   eligibility rules and the pooled samplers of spec §5, and returns :class:`Selection` rows:
-   *which* frames (and object or track) each record will use.
+   eligibility rules and the pooled samplers (docs/labels.md#sampling), and returns
+   :class:`Selection` rows: *which* frames (and object or track) each record will use.
 2. **generate** (parallel, one work unit per (split, cache unit, family)): the family's
    ``generate`` turns that unit's selections into records — sampling points, drawing markers,
    rendering templates — with one RNG per selection from :meth:`UnitContext.rng`, so a record
@@ -44,7 +44,7 @@ def stable_seed(*key: object) -> int:
 
 
 def rng_for(seed: int, *key: object) -> np.random.Generator:
-    """Independent generator for ``key`` under the master ``seed`` (spec §5.8)."""
+    """Independent generator for ``key`` under the master ``seed`` (docs/labels.md#randomness)."""
     return np.random.default_rng(np.random.SeedSequence([seed, stable_seed(*key)]))
 
 
@@ -114,12 +114,13 @@ class Selection:
 
 @dataclass(frozen=True)
 class GenerateSettings:
-    """Options of the families (defaults follow the spec; all reachable from the CLI).
+    """Options of the families (defaults as documented; all reachable from the CLI).
 
     Attributes:
-        mcq_difficulty: ``"easy"`` (default, the benchmark's) or ``"hard"`` distractors (rule 8f).
+        mcq_difficulty: ``"easy"`` (default, the benchmark's) or ``"hard"`` distractors (rule (f)).
         jpeg_quality: quality of annotated (dot) images.
-        object_pairs_cap: max minimal covering pairs per (object, dimension) in training (§4.6).
+        object_pairs_cap: max minimal covering pairs per (object, dimension) in training
+            (docs/labels.md#quotas).
         views: images per N-view prompt (the size of a view set), 2–32.
         view_sets_per_scene: view sets drawn per scene for the N-view family (None: one per 200
             kept frames, at least one).
@@ -264,7 +265,8 @@ class TaskFamily(Protocol):
         """Select the records of ``split`` over all its units.
 
         Args:
-            split: ``"train"`` or ``"val"`` (val uses the benchmark-mode parameters of §5.7).
+            split: ``"train"`` or ``"val"`` (val: the benchmark-mode parameters,
+                docs/labels.md#benchmark-pool).
             units: this split's cache units of the family's dataset, sorted by ``unit_id``.
             quotas: per subtask of the family, the number of records wanted (None: no cap,
                 e.g. object movement training); subtasks absent from ``quotas`` are not planned.
@@ -278,7 +280,8 @@ class TaskFamily(Protocol):
         ...
 
     def generate(self, ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
-        """Yield the records (spec §6.1 dicts) of one unit's selections, in their order.
+        """Yield the records (docs/data-formats.md#records, as dicts) of one unit's selections, in
+        their order.
 
         A selection that turns out impossible (e.g. no valid distractors) is skipped with
         ``ctx.skip(reason)``.

@@ -1,4 +1,5 @@
-"""Camera movement: nine subtasks on overlap-stratified ScanNet frame pairs (spec §3.3, §4.3, §5.2).
+"""Camera movement: nine subtasks on overlap-stratified ScanNet frame pairs
+(docs/labels.md#camera-movement).
 
 Planning, per subtask independently (its own generator ``rng_for(seed, "plan", split, subtask)``):
 
@@ -6,18 +7,19 @@ Planning, per subtask independently (its own generator ``rng_for(seed, "plan", s
    [6, 35] %, pooled over all scenes in ``unit_id`` order;
 2. orientation: each candidate is swapped with probability ½ (one draw per candidate, in pool
    order) **before** eligibility;
-3. eligibility (rule 8d) is tested on the quantities *of that orientation*, computed from the
+3. eligibility (rule (d)) is tested on the quantities *of that orientation*, computed from the
    cached aligned poses: ``|t_axis| ≥ 0.05 m`` (x/y/z direction), ``|Δyaw| ≥ 3°`` / ``|Δpitch| ≥
    3°`` (yaw/pitch direction and degree), ``‖t‖ ≥ 0.05 m`` (distance and vector); a failing
    candidate counts as ``<subtask>:dead_zone``; yaw subtasks (direction and degree) also need
-   both cameras' ``|pitch| ≤ 50°`` (rule 8r: near vertical views the azimuth swings wildly), a
+   both cameras' ``|pitch| ≤ 50°`` (rule (r): near vertical views the azimuth swings wildly), a
    passing candidate that fails it counts as ``<subtask>:steep_pitch``;
 4. the eligible pool goes through :func:`multispa.tasks.sampling.stratified_pair_sample` (a quota
    of ``None`` keeps every eligible candidate, shuffled).
 
-This is the project's reading of spec §5.2, whose step 5 swaps *after* stratification: drawing
-the orientation first and filtering in that orientation guarantees that the dead zones hold for
-the record actually emitted (``|t_x|`` of the swapped pair is not ``|t_x|`` of the original one).
+This is the project's reading of docs/labels.md#pair-sampler, whose step 5 swaps *after*
+stratification: drawing the orientation first and filtering in that orientation guarantees that the
+dead zones hold for the record actually emitted (``|t_x|`` of the swapped pair is not ``|t_x|`` of
+the original one).
 
 Generation recomputes ``t`` (camera 2's centre in camera-1 axes, metres), ``Δyaw`` and ``Δpitch``
 for the emitted orientation with the same functions, checks the dead zone again (a candidate that
@@ -85,9 +87,9 @@ __all__ = [
     "level_enough_for_yaw",
 ]
 
-TRANSLATION_DEAD_ZONE_M = 0.05  # rule 8d: |t_axis| (direction) and ‖t‖ (distance, vector)
-ANGLE_DEAD_ZONE_DEG = 3.0  # rule 8d: |Δyaw|, |Δpitch| (direction and degree)
-MAX_YAW_PITCH_DEG = 50.0  # rule 8r: yaw subtasks need both cameras' |pitch| <= this
+TRANSLATION_DEAD_ZONE_M = 0.05  # rule (d): |t_axis| (direction) and ‖t‖ (distance, vector)
+ANGLE_DEAD_ZONE_DEG = 3.0  # rule (d): |Δyaw|, |Δpitch| (direction and degree)
+MAX_YAW_PITCH_DEG = 50.0  # rule (r): yaw subtasks need both cameras' |pitch| <= this
 
 SUBTASK_NAMES: tuple[str, ...] = (
     "camera_x_direction",
@@ -122,7 +124,7 @@ class CameraMotion:
 
 
 def camera_motion(world_from_cam1: np.ndarray, world_from_cam2: np.ndarray) -> CameraMotion:
-    """Relative motion of ``K`` ordered pairs (spec §3.3).
+    """Relative motion of ``K`` ordered pairs (docs/labels.md#relative-motion).
 
     Args:
         world_from_cam1: ``(K, 4, 4)`` float64 aligned pose of the first image's camera.
@@ -149,7 +151,7 @@ def _magnitude(
 
 
 def eligible(subtask: str, world_from_cam1: np.ndarray, world_from_cam2: np.ndarray) -> np.ndarray:
-    """Rule 8d dead zones for ``K`` ordered pairs: ``(K,)`` bool, True = may be asked.
+    """Rule (d) dead zones for ``K`` ordered pairs: ``(K,)`` bool, True = may be asked.
 
     Args:
         subtask: one of :data:`SUBTASK_NAMES`.
@@ -161,7 +163,7 @@ def eligible(subtask: str, world_from_cam1: np.ndarray, world_from_cam2: np.ndar
 
 
 def level_enough_for_yaw(world_from_cam: np.ndarray) -> np.ndarray:
-    """Rule 8r: ``(K,)`` bool, True where the camera's ``|pitch| ≤ 50°``.
+    """Rule (r): ``(K,)`` bool, True where the camera's ``|pitch| ≤ 50°``.
 
     Args:
         world_from_cam: ``(K, 4, 4)`` aligned poses.
@@ -171,7 +173,7 @@ def level_enough_for_yaw(world_from_cam: np.ndarray) -> np.ndarray:
 
 
 def answer_for(subtask: str, t_m: np.ndarray, dyaw_deg: float, dpitch_deg: float) -> Any:
-    """Ground truth of one pair (spec §3.3, §4.3): a label word, int degrees/mm or mm vector.
+    """Ground truth of one pair: a label word, int degrees/mm or mm vector.
 
     Args:
         subtask: one of :data:`SUBTASK_NAMES`.
@@ -304,7 +306,7 @@ def _plan_subtask(
     subtask: str, pools: Sequence[_UnitPairs], quota: int | None, rng: np.random.Generator
 ) -> tuple[list[Selection], int, int]:
     """Selections of one subtask over all scenes, the number of dead-zone candidates and the
-    number of yaw candidates dropped for a steep pitch (rule 8r).
+    number of yaw candidates dropped for a steep pitch (rule (r)).
 
     ``rng`` is the subtask's planning generator. The eligible pool is held as flat arrays
     (scene number int32, two original frame indices int32 in prompt order, overlap float64):
@@ -362,7 +364,7 @@ def _plan_subtask(
 
 
 def _answers(subtask: str, motion: CameraMotion) -> tuple[list[Any], list[str]]:
-    """Ground truths of ``K`` pairs of one subtask and their backticked answers (§3.3, §4.3).
+    """Ground truths of ``K`` pairs of one subtask and their backticked answers.
 
     Vectorised :func:`answer_for`: the same sign rules and the same rounding
     (``r(1000·metres)``, ``r(|degrees|)``), with :func:`round_half_away` on whole arrays.
@@ -390,7 +392,7 @@ def _answers(subtask: str, motion: CameraMotion) -> tuple[list[Any], list[str]]:
 
 
 def _dead_zone_ok(subtask: str, motion: CameraMotion) -> np.ndarray:
-    """Rule 8d for ``K`` computed motions: ``(K,)`` bool (the test of :func:`eligible`)."""
+    """Rule (d) for ``K`` computed motions: ``(K,)`` bool (the test of :func:`eligible`)."""
     if subtask in _AXIS:
         return np.abs(motion.t_m[:, _AXIS[subtask]]) >= TRANSLATION_DEAD_ZONE_M
     if subtask in ("camera_translation_distance", "camera_translation_vector"):

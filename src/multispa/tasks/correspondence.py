@@ -1,4 +1,5 @@
-"""Visual correspondence family (spec §4.2, §5.2; rule 8f): two ScanNet frames per record.
+"""Visual correspondence family (docs/labels.md#correspondence; rule (f)): two ScanNet frames per
+record.
 
 Subtasks:
 
@@ -15,14 +16,14 @@ pair's order is swapped with probability ½ by the planner's generator; ``Select
 prompt order and ``extra = {"overlap": <percent, 2 decimals>, "swapped": bool}``.
 
 Generation: one vertex uniformly from the co-visible set ``V_1 ∩ V_2`` that is off depth edges in
-both frames (rule 8p; refusals counted as ``<subtask>:depth_edge``) and whose image-1 projection
+both frames (rule (p); refusals counted as ``<subtask>:depth_edge``) and whose image-1 projection
 (and, for the MCQ, its image-2 projection) lies inside the marker margin. It is drawn by rejection
 (:class:`multispa.tasks.depth.UniformDraws`) from the smaller of ``V_1`` and ``V_2``, testing
 membership in the other set bit by bit, so the co-visible set is never built (except for hard
-distractors, or when rejection keeps failing). MCQ distractors follow rule 8f: *easy* (default)
+distractors, or when rejection keeps failing). MCQ distractors follow rule (f): *easy* (default)
 uniform pixels inside the margin, ``>= 0.05·W`` from the answer and from each other (1,000
 tries); *hard* (``settings.mcq_difficulty == "hard"``, training split only: ``val`` is the
-benchmark pool and always easy, rule 8q) image-2 projections of co-visible vertices
+benchmark pool and always easy, rule (q)) image-2 projections of co-visible vertices
 ``0.05·W``–``0.15·W`` from the answer and ``>= 0.05·W`` apart, topped up with vertices visible
 only in image 2.
 """
@@ -63,11 +64,11 @@ __all__ = [
     "pair_candidates",
 ]
 
-#: Rule 8f: random pixels tried before an easy MCQ item is skipped.
+#: Rule (f): random pixels tried before an easy MCQ item is skipped.
 EASY_TRIES = 1000
 #: Easy tries drawn in a first batch (the rest only if these do not give three distractors).
 _EASY_FIRST_BATCH = 32
-#: Rule 8f (hard): distractors lie at most this fraction of W from the answer.
+#: Rule (f) (hard): distractors lie at most this fraction of W from the answer.
 HARD_MAX_FRACTION = 0.15
 NUM_DISTRACTORS = 3
 LETTERS = "ABCD"
@@ -217,14 +218,14 @@ def hard_distractors(
 
 
 class CorrespondenceFamily(PlannedFamily):
-    """Point correspondence between two ScanNet frames (spec §4.2)."""
+    """Point correspondence between two ScanNet frames."""
 
     family: ClassVar[str] = "correspondence"
     subtasks: ClassVar[tuple[str, ...]] = ("correspondence_mcq_dot", "correspondence_coord")
     dataset: ClassVar[str] = "scannet"
 
     def plan_selections(self, request: PlanRequest) -> tuple[list[Selection], dict[str, int]]:
-        """Overlap-stratified pairs per subtask (§5.2), each swapped with probability ½."""
+        """Overlap-stratified pairs per subtask, each swapped with probability ½."""
         units = request.units
         candidates, outside = pair_candidates(units)
         selections: list[Selection] = []
@@ -346,7 +347,7 @@ def _correspondence(
 
 
 def mcq_difficulty(ctx: UnitContext) -> str:
-    """The distractor policy of a unit: ``easy`` in ``val`` (the benchmark pool, rule 8q),
+    """The distractor policy of a unit: ``easy`` in ``val`` (the benchmark pool, rule (q)),
     else ``settings.mcq_difficulty``."""
     return "easy" if ctx.split == "val" else ctx.settings.mcq_difficulty
 

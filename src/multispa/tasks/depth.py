@@ -1,4 +1,4 @@
-"""Depth perception family (spec §4.1, §5.3; rules 8a, 8e): one ScanNet image per record.
+"""Depth perception family (docs/labels.md#depth; rules (a), (e)): one ScanNet image per record.
 
 Subtasks:
 
@@ -6,7 +6,7 @@ Subtasks:
   referenced by its normalised coordinate; the answer is its camera-frame depth
   ``r(1000·z)`` mm, computed from the mesh vertex and the aligned pose (not the sensor).
 - ``depth_comparison_dot`` / ``depth_comparison_coord``: two distinct visible vertices with a
-  depth gap ``>= max(0.1 m, 0.05·max(z_A, z_B))`` and a pixel separation ``>= 0.05·W`` (rule 8e,
+  depth gap ``>= max(0.1 m, 0.05·max(z_A, z_B))`` and a pixel separation ``>= 0.05·W`` (rule (e),
   up to 20 attempts); ``closer`` or ``farther`` is asked with probability ½; the answer is the
   letter (dot) or the coordinate of the chosen point (coord). Each attempt is two independent
   uniform draws, so the letter assignment (dot) and the order of mention (coord) are random.
@@ -15,11 +15,11 @@ Planning: per subtask, images are drawn by :func:`multispa.tasks.sampling.depth_
 the split's scenes, counting only kept frames with at least one visible vertex. Selections hold
 ``frames=(frame,)`` and no ``extra``.
 
-Every point is also off depth edges (rule 8p: its depth pixel's 8 neighbours hold valid sensor
+Every point is also off depth edges (rule (p): its depth pixel's 8 neighbours hold valid sensor
 depths within the visibility tolerance of its depth, read from the cache's
 ``visibility_off_edge.npy``); candidates refused for this alone are counted as
 ``<subtask>:depth_edge``. Marked points lie at least one marker radius from the border
-(spec §4.0); coordinate-referenced points only need to be visible (hence in bounds).
+(docs/labels.md#markers); coordinate-referenced points only need to be visible (hence in bounds).
 
 This module also holds what the correspondence family shares: :class:`SceneFrames` (per-unit
 access to a scene cache: bit-packed visible sets, projections, decoded frames),
@@ -75,11 +75,11 @@ __all__ = [
     "valid_frames",
 ]
 
-#: Rule 8e: minimum absolute depth gap, metres.
+#: Rule (e): minimum absolute depth gap, metres.
 MIN_DEPTH_GAP_M = 0.1
-#: Rule 8e: minimum depth gap relative to the farther point's depth.
+#: Rule (e): minimum depth gap relative to the farther point's depth.
 REL_DEPTH_GAP = 0.05
-#: Rule 8e (and 8f): minimum pixel separation as a fraction of the image width.
+#: Rule (e) (and (f)): minimum pixel separation as a fraction of the image width.
 MIN_SEPARATION_FRACTION = 0.05
 #: Attempts at drawing a valid comparison pair before the image is skipped.
 COMPARISON_ATTEMPTS = 20
@@ -153,7 +153,7 @@ class UniformDraws:
     (still uniform); an empty accepted set ends the stream. The result is a function of ``rng``'s
     state and the sets only.
 
-    ``edge`` is rule 8p (points off depth edges), kept apart from ``accept`` so that its
+    ``edge`` is rule (p) (points off depth edges), kept apart from ``accept`` so that its
     rejections can be counted: :attr:`edge_rejections` is the number of drawn candidates that
     ``accept`` took and ``edge`` refused, among the draws up to the last one returned (what
     trying the candidates one by one would have rejected).
@@ -263,7 +263,7 @@ class SceneFrames:
 
     @property
     def min_separation_px(self) -> float:
-        """``0.05·W`` pixels (rules 8e, 8f)."""
+        """``0.05·W`` pixels (rules (e), (f))."""
         return MIN_SEPARATION_FRACTION * self.width
 
     def position(self, frame: int) -> int:
@@ -300,7 +300,7 @@ class SceneFrames:
         return self._packed_set(self._visible, self.cache.visibility, frame)
 
     def off_edge(self, frame: int) -> VisibleSet:
-        """The vertices of ``V_i`` off depth edges in ``frame`` (rule 8p; LRU-cached)."""
+        """The vertices of ``V_i`` off depth edges in ``frame`` (rule (p); LRU-cached)."""
         return self._packed_set(self._off_edge, self.cache.visibility_off_edge, frame)
 
     def _packed_set(
@@ -382,7 +382,7 @@ def comparison_pairs_ok(
     z_b_m: np.ndarray,
     min_separation_px: float,
 ) -> np.ndarray:
-    """Rule 8e for ``N`` candidate pairs: depth gap and pixel separation.
+    """Rule (e) for ``N`` candidate pairs: depth gap and pixel separation.
 
     Args:
         uv_a_px, uv_b_px: ``(N, 2)`` pixel coordinates of each pair's two points.
@@ -435,7 +435,7 @@ def generate_in_frame_order(
 
 
 class DepthFamily(PlannedFamily):
-    """Depth estimation and comparison on single ScanNet frames (spec §4.1)."""
+    """Depth estimation and comparison on single ScanNet frames."""
 
     family: ClassVar[str] = "depth"
     subtasks: ClassVar[tuple[str, ...]] = (
@@ -447,7 +447,8 @@ class DepthFamily(PlannedFamily):
     dataset: ClassVar[str] = "scannet"
 
     def plan_selections(self, request: PlanRequest) -> tuple[list[Selection], dict[str, int]]:
-        """Images per subtask by the §5.3 quota (``None``: every valid image of the split)."""
+        """Images per subtask by the depth quota (docs/labels.md#depth-quotas; ``None``: every
+        valid image of the split)."""
         frames = [valid_frames(unit) for unit in request.units]
         counts = [int(f.size) for f in frames]
         selections: list[Selection] = []
@@ -482,7 +483,7 @@ class DepthFamily(PlannedFamily):
 def _draws(
     scene: SceneFrames, frame: int, rng: np.random.Generator, marked: bool
 ) -> UniformDraws:
-    """Uniform draws from ``V_i`` off depth edges (rule 8p), restricted to the marker margin
+    """Uniform draws from ``V_i`` off depth edges (rule (p)), restricted to the marker margin
     when the points are marked."""
     accept = (lambda vertex: scene.inside(frame, vertex)) if marked else None
     return UniformDraws(rng, scene.visible(frame), accept, edge=scene.off_edge(frame).contains)
@@ -579,7 +580,7 @@ def _estimation(
 def _comparison(
     ctx: UnitContext, scene: SceneFrames, selection: Selection, makers: RecordMakers
 ) -> dict[str, Any] | None:
-    """Two vertices passing rule 8e (20 attempts); ask closer/farther; letters or mention order.
+    """Two vertices passing rule (e) (20 attempts); ask closer/farther; letters or mention order.
 
     Attempt ``k`` is the draws ``2k`` and ``2k + 1`` of :class:`UniformDraws` (independent and
     uniform, so the first point is equally likely to be either; a repeated vertex fails the

@@ -1,4 +1,4 @@
-"""Dot markers for the dot subtasks (spec §4.0 "Markers"; §8.2 pitfall 14).
+"""Dot markers for the dot subtasks (docs/labels.md#markers).
 
 A marker is a filled disc of radius ``r`` in one colour of a fixed high-contrast :data:`PALETTE`,
 chosen per record to stand out from the local background, with a 2-px black or white outline
@@ -70,7 +70,7 @@ PALETTE: tuple[MarkerColour, ...] = (
 OUTLINE_PX = 2
 #: Margin added around a letter's text box when saving pixels to restore (anti-aliasing slack).
 _LABEL_PAD_PX = 2
-#: ScanNet colour frames are 1296 px wide; the spec's 10-px radius refers to that width.
+#: ScanNet colour frames are 1296 px wide; the 10-px radius refers to that width.
 _SCANNET_WIDTH_PX = 1296
 _SCANNET_RADIUS_PX = 10
 _MIN_RADIUS_PX = 2
@@ -85,11 +85,12 @@ _WINDOW_STRIDE = 3
 def marker_radius(width: int, source: str) -> int:
     """Marker radius in pixels for an image ``width`` pixels wide from ``source``.
 
-    - ScanNet (``source == "scannet"``): 10 px on 1296-px frames (spec), scaled down for smaller
-      images as ``min(10, max(2, r(10·W/1296)))`` so the tiny synthetic test frames (160 px → 2)
-      stay usable; any width ≥ 1296 gives 10.
-    - TAPVid-3D (``source`` ``"tapvid3d"`` or ``"tapvid3d/<subset>"``): ``W // 100`` (spec), at
-      least 2 px (real frames are ≥ 256 px wide, where the floor never applies).
+    - ScanNet (``source == "scannet"``): 10 px on 1296-px frames (docs/labels.md#markers), scaled
+      down for smaller images as ``min(10, max(2, r(10·W/1296)))`` so the tiny synthetic test frames
+      (160 px → 2) stay usable; any width ≥ 1296 gives 10.
+    - TAPVid-3D (``source`` ``"tapvid3d"`` or ``"tapvid3d/<subset>"``): ``W // 100``
+      (docs/labels.md#markers), at least 2 px (real frames are ≥ 256 px wide, where the floor never
+      applies).
 
     Raises:
         ConfigError: unknown source or non-positive width.
@@ -107,7 +108,7 @@ def marker_radius(width: int, source: str) -> int:
 
 
 def inside_margin(uv: np.ndarray, width: int, height: int, radius: float) -> np.ndarray:
-    """Whether each point lies at least one radius from the image border (spec §4.0).
+    """Whether each point lies at least one radius from the image border (docs/labels.md#markers).
 
     ``radius <= u <= W − 1 − radius`` and ``radius <= v <= H − 1 − radius`` (pixel-centre
     convention, see the module docstring).

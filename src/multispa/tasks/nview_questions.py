@@ -133,7 +133,7 @@ class Answer:
     Attributes:
         gt: the record's ``gt`` (int, label word, letter or image number text).
         fields: template fields besides ``answer`` (labels, options).
-        meta: the subtask's ``meta`` fields (after ``views``), in spec order.
+        meta: the subtask's ``meta`` fields (after ``views``), in their documented order.
         key_ids: object ids for the record id's sample key (``None``: none).
         ask: ``closest``/``farthest`` (relative distance) for the key, else None.
         variant: template variant (``closest``/``farthest``) or None.
@@ -212,14 +212,14 @@ def candidates(subtask: str, state: ViewSetState, rng: np.random.Generator) -> C
     skipped: Counter[str] = Counter()
     labels: list[str] = []
     if subtask == "nview_object_count":
-        rows, labels = _count_candidates(state, skipped)
+        rows, labels = _count_candidates(state, subtask, skipped)
         groups = [rows]
     elif subtask == "nview_object_abs_distance":
-        groups = [_abs_candidates(state, skipped)]
+        groups = [_abs_candidates(state, subtask, skipped)]
     elif subtask == "nview_object_rel_distance":
         groups = _rel_candidates(state)
     elif subtask in DIRECTION_LEVELS:
-        groups = [_direction_candidates(state, DIRECTION_LEVELS[subtask], skipped)]
+        groups = [_direction_candidates(state, subtask, skipped)]
     elif subtask == "nview_appearance_order":
         groups = [_order_candidates(state, rng)]
     elif subtask == "nview_camera_path_length":
@@ -228,36 +228,35 @@ def candidates(subtask: str, state: ViewSetState, rng: np.random.Generator) -> C
             skipped[f"{subtask}:too_short"] += 1
         groups = [np.zeros((1 if ok else 0, 0), dtype=np.int64)]
     elif subtask == "nview_nearest_view":
-        groups = [_nearest_candidates(state, skipped)]
+        groups = [_nearest_candidates(state, subtask, skipped)]
     else:
         raise ValueError(f"not an N-view subtask: {subtask!r}")
-    found = CandidateSet(subtask, state, groups, labels, Counter())
-    for reason, count in skipped.items():
-        if count:
-            found.skipped[f"{subtask}:{reason}"] += count
+    found = CandidateSet(subtask, state, groups, labels, +skipped)  # zero counts dropped
     if found.size == 0:
         found.skipped[f"{subtask}:no_candidate"] += 1
     return found
 
 
-def _count_candidates(state: ViewSetState, skipped: Counter[str]) -> tuple[np.ndarray, list[str]]:
+def _count_candidates(
+    state: ViewSetState, subtask: str, skipped: Counter[str]
+) -> tuple[np.ndarray, list[str]]:
     labels: list[str] = []
     for label, members in sorted(state.scene.by_label.items()):
         if not _usable(label):
             continue
         seen = state.seen_any[members]
         if np.any(~seen & ~state.absent_all[members]):
-            skipped["glimpsed_object"] += 1
+            skipped[f"{subtask}:glimpsed_object"] += 1
             continue
         if not 1 <= int(np.count_nonzero(seen)) <= COUNT_MAX:
             if np.any(seen):
-                skipped["count_out_of_range"] += 1
+                skipped[f"{subtask}:count_out_of_range"] += 1
             continue
         labels.append(label)
     return np.arange(len(labels), dtype=np.int64).reshape(-1, 1), labels
 
 
-def _abs_candidates(state: ViewSetState, skipped: Counter[str]) -> np.ndarray:
+def _abs_candidates(state: ViewSetState, subtask: str, skipped: Counter[str]) -> np.ndarray:
     named = state.named_seen
     if named.size < 2:
         return np.zeros((0, 2), dtype=np.int64)
@@ -266,7 +265,7 @@ def _abs_candidates(state: ViewSetState, skipped: Counter[str]) -> np.ndarray:
     distance = np.array([state.scene.distance(int(a), int(b)) for a, b in pairs.tolist()],
                         dtype=np.float64)
     ok = distance >= ABS_MIN_M
-    skipped["too_close"] += int(np.count_nonzero(~ok))
+    skipped[f"{subtask}:too_close"] += int(np.count_nonzero(~ok))
     return pairs[ok]
 
 
@@ -322,7 +321,9 @@ def _direction_geometry(
     return theta, (forward >= DIRECTION_MIN_M) & (toward >= DIRECTION_MIN_M)
 
 
-def _direction_candidates(state: ViewSetState, level: str, skipped: Counter[str]) -> np.ndarray:
+def _direction_candidates(
+    state: ViewSetState, subtask: str, skipped: Counter[str]
+) -> np.ndarray:
     named = state.named_seen
     m = named.size
     if m < 3:
@@ -331,10 +332,10 @@ def _direction_candidates(state: ViewSetState, level: str, skipped: Counter[str]
     distinct = (i != j) & (i != k) & (j != k)
     a, b, c = named[i[distinct]], named[j[distinct]], named[k[distinct]]
     theta, long_enough = _direction_geometry(state.scene.centres, a, b, c)
-    words = direction_labels(theta, level)
+    words = direction_labels(theta, DIRECTION_LEVELS[subtask])
     ok = long_enough & (words != "")
-    skipped["too_short"] += int(np.count_nonzero(~long_enough))
-    skipped["dead_zone"] += int(np.count_nonzero(long_enough & (words == "")))
+    skipped[f"{subtask}:too_short"] += int(np.count_nonzero(~long_enough))
+    skipped[f"{subtask}:dead_zone"] += int(np.count_nonzero(long_enough & (words == "")))
     return np.stack([a[ok], b[ok], c[ok]], axis=1)
 
 
@@ -384,14 +385,16 @@ def _nearest_margin(distances: np.ndarray) -> tuple[int, bool]:
     return int(order[0]), best <= NEAREST_RATIO * runner and runner - best >= NEAREST_MARGIN_M
 
 
-def _nearest_candidates(state: ViewSetState, skipped: Counter[str]) -> np.ndarray:
+def _nearest_candidates(
+    state: ViewSetState, subtask: str, skipped: Counter[str]
+) -> np.ndarray:
     rows = []
     for k in state.named_seen.tolist():
         _, ok = _nearest_margin(state.scene.camera_distances(k, state.positions))
         if ok:
             rows.append(k)
         else:
-            skipped["no_margin"] += 1
+            skipped[f"{subtask}:no_margin"] += 1
     return np.array(rows, dtype=np.int64).reshape(-1, 1)
 
 

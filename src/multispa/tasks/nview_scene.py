@@ -1,11 +1,11 @@
 """One scene's objects for the N-view family, and their states in a view set.
 
-Objects are the rows of ``objects.json`` not excluded by rule 8g
+Objects are the rows of ``objects.json`` not excluded by rule (g)
 (:func:`multispa.tasks.object_size.excluded_problem`: structural labels, no vertex, largest box
 dimension under 0.1 m). An object is **nameable** when its label is unique in the scene, by the
 rule object size uses (:func:`multispa.tasks.object_size.naming_problem`, with
 :func:`~multispa.tasks.object_size.scene_label_counts` and, with a label map, the NYU40 class
-counts of :func:`~multispa.tasks.object_size.scene_class_counts`; rule 8n). Labels are shown as
+counts of :func:`~multispa.tasks.object_size.scene_class_counts`; rule (n)). Labels are shown as
 :func:`~multispa.tasks.object_size.label_key` gives them: the raw label, stripped, lower-cased.
 
 States (from the cached per-frame visible counts ``c`` of an object of ``n`` vertices, exact
@@ -158,7 +158,7 @@ class NViewScene:
 
     @property
     def ids(self) -> np.ndarray:
-        """``(n,)`` int64 ``objectId`` of each object (rule 8g exclusions removed)."""
+        """``(n,)`` int64 ``objectId`` of each object (rule (g) exclusions removed)."""
         return self._table["ids"]
 
     @property

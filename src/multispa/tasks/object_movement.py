@@ -1,4 +1,4 @@
-"""Object movement on TAPVid-3D clips (spec §4.4, §5.5–5.7; rules 8i, 8j).
+"""Object movement on TAPVid-3D clips (docs/labels.md#object-movement; rules (i), (j)).
 
 Four subtasks ask how far (``distance``, mm) or by which vector (``vector``, mm in the first
 camera's axes) one scene point moved between two frames; the point is referenced by its
@@ -6,17 +6,18 @@ normalised coordinate (``coord``) or by a dot drawn on frame 1 only (``dot``).
 
 Planning (per subtask, split and clip): for each rigid group of the clip (``group_of_track``,
 computed at prepare time), its tracks are shuffled and the first ``k`` kept (15 train, 1 val);
-each kept track yields distance-binned frame pairs (§5.6, ``pairs_per_bin`` P = 30 train, 1 val,
-a run constant: rule 8i); in training a random 5 % of each track's pairs are added reversed. Dot
-candidates whose point lies within one marker radius of the border in the first prompt frame are
-dropped. The ``quotas`` value of a subtask applies to each source (``tapvid3d/adt``,
-``tapvid3d/pstudio``) separately: a uniform draw without replacement (the val pool: 300).
+each kept track yields distance-binned frame pairs (docs/labels.md#track-pairs, ``pairs_per_bin`` P
+= 30 train, 1 val, a run constant: rule (i)); in training a random 5 % of each track's pairs are
+added reversed. Dot candidates whose point lies within one marker radius of the border in the first
+prompt frame are dropped. The ``quotas`` value of a subtask applies to each source
+(``tapvid3d/adt``, ``tapvid3d/pstudio``) separately: a uniform draw without replacement (the val
+pool: 300).
 
 Selection ``extra``: ``{"track": n, "group": g, "reversed": bool}``; ``frames`` = (f1, f2) in
 prompt order (a reversed copy has f1 > f2).
 
 Answers for (f1, f2): ``d = X_world[f2] − X_world[f1]`` (float64 from the float32 cache);
-``‖d‖ < 0.01 m`` is static and ``d := 0`` (rule 8j, ``"static"`` answer variant). Distance:
+``‖d‖ < 0.01 m`` is static and ``d := 0`` (rule (j), ``"static"`` answer variant). Distance:
 ``r(1000·‖d‖)`` mm; vector: ``r(1000·R_cam1_from_world·d)`` mm componentwise.
 
 Skip reasons (``<subtask>:<reason>``): plan — ``marker_margin`` (dot point too close to the
@@ -67,7 +68,7 @@ OBJECT_MOVEMENT_SUBTASKS: tuple[str, ...] = (
     "object_movement_vector_coord",
     "object_movement_vector_dot",
 )
-#: Displacement below which a point (or the camera) counts as not moving, metres (rule 8j).
+#: Displacement below which a point (or the camera) counts as not moving, metres (rule (j)).
 STATIC_EPS_M = 0.01
 #: ``k`` of the annotated (dotted) image: 0-based prompt position, the first image.
 DOT_IMAGE_K = 0
@@ -76,11 +77,11 @@ _DECODED_FRAMES = 32  # decoded frames kept per unit while drawing dots
 
 @dataclass(frozen=True)
 class MovementParams:
-    """Sampling parameters of one split (spec §4.4, §5.6, §5.7).
+    """Sampling parameters of one split (docs/labels.md#track-pairs, #benchmark-pool).
 
     Attributes:
         tracks_per_group: k, tracks kept per rigid group.
-        pairs_per_bin: P, the run-constant per-bin pair cap of §5.6.
+        pairs_per_bin: P, the run-constant per-bin pair cap of the track pairs.
         reverse_fraction: share of each track's pairs added as reversed copies.
     """
 
@@ -100,7 +101,7 @@ def params_for_split(split: str) -> MovementParams:
 
 @dataclass(frozen=True)
 class MovementAnswers:
-    """Answers for ``K`` (point, frame pair) cases (rule 8j).
+    """Answers for ``K`` (point, frame pair) cases (rule (j)).
 
     Attributes:
         distance_mm: ``(K,)`` int64, ``r(1000·‖d‖)`` (0 when static).
@@ -172,7 +173,8 @@ def _image_size(cache: TapVidCache) -> tuple[int, int]:
 def _clip_candidates(
     cache: TapVidCache, unit_id: str, split: str, subtask: str, seed: int
 ) -> list[tuple[int, int, int, int, bool]]:
-    """§5.6 for one clip and subtask: ``(f1, f2, track, group, reversed)`` in prompt order.
+    """Distance-binned track pairs of one clip and subtask: ``(f1, f2, track, group, reversed)`` in
+    prompt order.
 
     The clip's generator is keyed by (seed, "plan", split, subtask, unit id).
     """
@@ -216,7 +218,7 @@ class ObjectMovementFamily(PlannedFamily):
     dataset: ClassVar[str] = "tapvid3d"
 
     def plan_selections(self, request: PlanRequest) -> tuple[list[Selection], dict[str, int]]:
-        """Candidates of every clip (§5.6), then a per-(subtask, source) quota draw (§5.7)."""
+        """Candidates of every clip (track pairs), then a per-(subtask, source) quota draw."""
         wanted, split, seed = request.subtasks, request.split, request.seed
         dropped: dict[str, int] = {}
         pools: dict[tuple[str, str], list[Selection]] = {}
@@ -276,7 +278,7 @@ class _Gathered:
         uv1, uv2: ``[u, v]`` pixels in frames 1 and 2, 2 decimals (``meta.points`` form).
         uv1_raw: ``[u, v]`` unrounded pixels in frame 1 (marker drawing).
         coord_text: ``[ x , y ]`` normalised coordinate of ``uv1``.
-        gt: the answer of the selection's subtask (mm, or ``[x, y, z]`` mm; rule 8j).
+        gt: the answer of the selection's subtask (mm, or ``[x, y, z]`` mm; rule (j)).
         answer: ``gt`` formatted and backticked.
         moving, camera_moving: the point's and the camera's motion flags.
     """

@@ -1,17 +1,18 @@
-"""Object size: height, width and length of a named object from two images (spec §4.5, §5.4, §5.7).
+"""Object size: height, width and length of a named object from two images
+(docs/labels.md#object-size).
 
-Eligibility (rule 8g), per object of a scene's ``objects.json``:
+Eligibility (rule (g)), per object of a scene's ``objects.json``:
 
 - its label (lower-cased, stripped) is unique among the scene's annotated objects that have at
   least one vertex (``label_count == 1``, and no other such row of ``objects.json`` has the same
-  normalised label; rule 8n: an object left without vertex does not count);
+  normalised label; rule (n): an object left without vertex does not count);
 - with a label map (``scannetv2-labels.combined.tsv``, ``nyu40_class`` set), no other object with
-  vertices shares its NYU40 class (rule 8n: "the chair" is not asked beside an "office chair");
+  vertices shares its NYU40 class (rule (n): "the chair" is not asked beside an "office chair");
 - the label is not structural (``wall``, ``floor``, ``ceiling``, ``window``, ``object``);
 - the largest dimension of its gravity-aligned oriented box is at least 0.1 m, and so is the asked
   dimension.
 
-Visibility and coverage (§5.4): the object is visible in a kept frame iff
+Visibility and coverage (docs/labels.md#coverage): the object is visible in a kept frame iff
 ``|V_i ∩ O_o| ≥ max(1, floor(0.05·|O_o|))``. Among those frames, the minimal covering **pairs**
 (neither frame covers 90 % of the box extent ``L`` along the dimension's axis alone, the two
 together do) come from :func:`multispa.geometry.coverage.minimal_covering_sets` on the cached
@@ -23,7 +24,7 @@ Selection, per dimension subtask with its own ``rng_for(seed, "plan", split, sub
 - **train**: every minimal pair of every eligible object, at most ``settings.object_pairs_cap``
   per (object, dimension), drawn uniformly without replacement when there are more; an integer
   quota then keeps a uniform random subset of that size;
-- **val** (benchmark mode, §5.7): rounds over the eligible val objects of all val scenes; each
+- **val** (benchmark mode): rounds over the eligible val objects of all val scenes; each
   round visits the objects that still have unused pairs in a fresh random order and gives each one
   random unused minimal pair, until the quota (300) is reached or the pairs run out; so objects are
   drawn uniformly, without replacement while possible. A quota of ``None`` is one round.
@@ -79,13 +80,13 @@ DIMENSIONS: Mapping[str, tuple[str, int]] = {
     "object_size_length": ("length_m", 1),
 }
 STRUCTURAL_LABELS = frozenset({"wall", "floor", "ceiling", "window", "object"})
-MIN_SIZE_M = 0.1  # rule 8g: largest dimension and asked dimension
-COVER_FRACTION = 0.9  # spec §5.4: a set covers when it spans 90 % of the box extent
+MIN_SIZE_M = 0.1  # rule (g): largest dimension and asked dimension
+COVER_FRACTION = 0.9  # a set covers when it spans 90 % of the box extent
 _BOX_KEYS = ("height_m", "length_m", "width_m")  # meta.dims_mm order
 
 
 def label_key(obj: Mapping[str, Any]) -> str:
-    """The label as compared by rule 8g: stripped and lower-cased."""
+    """The label as compared by rule (g): stripped and lower-cased."""
     return str(obj["label"]).strip().lower()
 
 
@@ -94,13 +95,13 @@ _label_key = label_key
 
 def scene_label_counts(objects: Sequence[Mapping[str, Any]]) -> Counter[str]:
     """How many of a scene's ``objects.json`` rows with at least one vertex carry each label
-    (:func:`label_key`; rule 8n): the ``same_label`` counts that :func:`naming_problem` and
+    (:func:`label_key`; rule (n)): the ``same_label`` counts that :func:`naming_problem` and
     :func:`eligibility_problem` take."""
     return Counter(label_key(obj) for obj in objects if int(obj.get("num_vertices", 0)) > 0)
 
 
 def scene_class_counts(objects: Sequence[Mapping[str, Any]]) -> Counter[str]:
-    """How many of a scene's rows with at least one vertex share each ``nyu40_class`` (rule 8n;
+    """How many of a scene's rows with at least one vertex share each ``nyu40_class`` (rule (n);
     empty without a label map)."""
     return Counter(
         obj["nyu40_class"] for obj in objects
@@ -114,7 +115,7 @@ def same_class_count(obj: Mapping[str, Any], classes: Counter[str]) -> int:
 
 
 def excluded_problem(obj: Mapping[str, Any]) -> str | None:
-    """Why ``obj`` (an ``objects.json`` row) is not an object for the questions at all (rule 8g),
+    """Why ``obj`` (an ``objects.json`` row) is not an object for the questions at all (rule (g)),
     or None: ``empty_object`` (no vertex or box), ``structural`` (wall, floor, ceiling, window,
     object) or ``object_too_small`` (largest box dimension under 0.1 m)."""
     box = obj.get("box")
@@ -130,7 +131,7 @@ def excluded_problem(obj: Mapping[str, Any]) -> str | None:
 def naming_problem(
     obj: Mapping[str, Any], same_label: int = 1, same_class: int = 1
 ) -> str | None:
-    """Why ``obj`` cannot be referred to by its label alone (rules 8g, 8n), or None.
+    """Why ``obj`` cannot be referred to by its label alone (rules (g), (n)), or None.
 
     The label must be unique among the scene's annotated objects (and, with a label map, its
     NYU40 class too), usable in a prompt, and the object not excluded
@@ -190,7 +191,8 @@ def eligibility_problem(
 
 
 def visible_positions(cache: ScanNetCache, row: int) -> np.ndarray:
-    """Kept-frame positions ``(m,)`` int64 where object ``row`` is visible (spec §5.4, 5 % rule)."""
+    """Kept-frame positions ``(m,)`` int64 where object ``row`` is visible
+    (docs/labels.md#object-visibility)."""
     size = np.array([int(cache.objects[row]["num_vertices"])], dtype=np.int64)
     threshold = int(object_visibility_threshold(size)[0])
     counts = np.asarray(cache.object_visible_counts[row])

@@ -51,7 +51,7 @@ class PlanRequest:
 
     @property
     def benchmark(self) -> bool:
-        """True for the val split (benchmark-mode parameters of spec §5.7)."""
+        """True for the val split (benchmark-mode parameters, docs/labels.md#benchmark-pool)."""
         return self.split == "val"
 
     def rng(self, subtask: str) -> np.random.Generator:

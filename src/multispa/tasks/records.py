@@ -1,4 +1,5 @@
-"""Record assembly, ids and validation (spec §6.1): the one place that shapes a record.
+"""Record assembly, ids and validation (docs/data-formats.md#records): the one place that shapes a
+record.
 
 A record is a plain dict in the InternVL multi-image conversation format, extended with
 ``task``, ``subtask``, ``answer_type``, ``gt`` and ``meta``.
@@ -81,7 +82,7 @@ _WORD_MASK = (1 << 64) - 1
 
 
 class RecordError(MultispaError):
-    """A record breaks the §6.1 contract (a bug in a generator, never bad user input)."""
+    """A record breaks the record contract (a bug in a generator, never bad user input)."""
 
 
 def source_code(source: str) -> str:
@@ -261,7 +262,7 @@ def record_id(
     ask: str | None = None,
     reversed_pair: bool = False,
 ) -> str:
-    """``{split}-{subtask}-{src}-{scene_or_clip}-{frames}-{h}`` (spec §6.1).
+    """``{split}-{subtask}-{src}-{scene_or_clip}-{frames}-{h}`` (docs/data-formats.md#record-ids).
 
     ``h`` is the first 10 hex digits of SHA-256 over the canonical JSON of the sample key
     (split, subtask, source, scene or clip, frames, points with 2 decimals, object id or track,
@@ -473,7 +474,7 @@ def _assemble(
     meta: Mapping[str, Any] | None,
     check: bool = True,
 ) -> dict[str, Any]:
-    """The record dict in the §6.1 layout (key order included), from parts in record form.
+    """The record dict in the record layout (key order included), from parts in record form.
 
     The one place that lays a record out: :func:`assemble_record`, :class:`RecordMaker` and
     :func:`build_record` all return its dict (:meth:`RecordMaker.lines_without_points` cuts
@@ -1041,7 +1042,8 @@ def build_record(
 
 
 def validate_record(record: Mapping[str, Any]) -> None:
-    """Check the §6.1 invariants; raise :class:`RecordError` naming the record and the rule."""
+    """Check the record invariants (docs/data-formats.md#record-validation); raise
+    :class:`RecordError` naming the record and the rule."""
     rid = record.get("id", "<no id>")
     human = record["conversations"][0]["value"]
     answer = record["conversations"][1]["value"]

@@ -1,4 +1,5 @@
-"""Family name → task family class (imported lazily), and the default quotas (spec §4, §9)."""
+"""Family name → task family class (imported lazily), and the default quotas
+(docs/labels.md#quotas)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ _CLASSES: Mapping[str, str] = {
     "nview": "multispa.tasks.nview:NViewFamily",
 }
 
-#: Training quotas: the upstream engine's (spec §4.1–4.6); None = keep every candidate.
+#: Training quotas: the upstream engine's; None = keep every candidate.
 TRAIN_QUOTAS: Mapping[str, int | None] = {
     "depth_estimation_dot": 500_000,
     "depth_estimation_coord": 500_000,
@@ -46,7 +47,8 @@ TRAIN_QUOTAS: Mapping[str, int | None] = {
     **{name: None for name in NVIEW_SUBTASKS},
 }
 
-#: Benchmark-pool size per benchmark-subtask key (spec §5.7); object movement: per source.
+#: Benchmark-pool size per benchmark-subtask key (docs/labels.md#benchmark-pool); object movement:
+#: per source.
 VAL_QUOTA = 300
 
 

@@ -1,14 +1,15 @@
-"""Pooled samplers of spec §5: overlap-stratified pairs, depth-image quotas, distance-binned pairs.
+"""Pooled samplers: overlap-stratified pairs, depth-image quotas, distance-binned pairs.
 
 Pure functions over numpy arrays; every random choice uses the ``numpy.random.Generator``
 passed in (no global state), so a call is deterministic for a given generator state.
 
-- :func:`stratified_pair_sample` — §5.2 steps 2–5 (binning, quotas, carry-over, shuffle); the
-  caller filters eligibility first (step 1) and orients the pairs (the swap of step 5).
-- :func:`depth_image_quota` — §5.3 per-scene quotas with the project's round-robin
-  redistribution of small scenes' shortfall.
-- :func:`distance_binned_pairs` — §5.6 steps 2–4 for one track; :func:`reversed_copies` is the
-  5 % training augmentation of step 5.
+- :func:`stratified_pair_sample` — docs/labels.md#pair-sampler steps 2–5 (binning, quotas,
+  carry-over, shuffle); the caller filters eligibility first (step 1) and orients the pairs (the
+  swap of step 5).
+- :func:`depth_image_quota` — docs/labels.md#depth-quotas: per-scene quotas with the project's
+  round-robin redistribution of small scenes' shortfall.
+- :func:`distance_binned_pairs` — docs/labels.md#track-pairs steps 2–4 for one track;
+  :func:`reversed_copies` is the 5 % training augmentation of step 5.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ __all__ = [
 #: Overlap bin edges in percent: 6, 7, …, 35 (30 edges, 29 bins ``[6, 7], (7, 8], …, (34, 35]``).
 OVERLAP_EDGES: np.ndarray = np.arange(6, 36, dtype=np.float64)
 NUM_OVERLAP_BINS = len(OVERLAP_EDGES) - 1  # 29
-#: Equal-width displacement bins of §5.6 step 4; the quota reads the population of bin 4.
+#: Equal-width displacement bins (track pairs, step 4); the quota reads the population of bin 4.
 NUM_DISTANCE_BINS = 10
 _QUOTA_BIN = 4
 _CHUNK = 1 << 22
@@ -67,7 +68,7 @@ def _overlap_codes(overlap_pct: np.ndarray) -> np.ndarray:
 
 
 def overlap_bins(overlap_pct: np.ndarray) -> np.ndarray:
-    """Overlap bin of each candidate pair (spec §5.2 step 2).
+    """Overlap bin of each candidate pair (docs/labels.md#pair-sampler step 2).
 
     Bins are ``[6, 7]`` (index 0), ``(7, 8]`` (1), …, ``(34, 35]`` (28): closed on the right, and
     the first bin also closed on the left. So 6.0 and 7.0 fall in bin 0, 7.0001 in bin 1, 35.0 in
@@ -126,7 +127,7 @@ class StratifiedSample:
 def stratified_pair_sample_with_stats(
     overlap_pct: np.ndarray, n: int, rng: np.random.Generator
 ) -> StratifiedSample:
-    """The overlap-stratified pair sampler (spec §5.2 steps 2–5, without the swap).
+    """The overlap-stratified pair sampler (docs/labels.md#pair-sampler steps 2–5, no swap).
 
     Bins the candidates by :func:`overlap_bins` (those outside ``[6, 35]`` are never chosen),
     gives each of the 29 bins the quota :func:`bin_quotas` ``(n)`` (empty bins included), visits
@@ -182,7 +183,7 @@ def stratified_pair_sample_with_stats(
 def stratified_pair_sample(
     overlap_pct: np.ndarray, n: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Indices chosen by the §5.2 sampler (see :func:`stratified_pair_sample_with_stats`).
+    """Indices chosen by the pair sampler (see :func:`stratified_pair_sample_with_stats`).
 
     Args:
         overlap_pct: ``(K,)`` float overlap of every eligible candidate, percent.
@@ -223,7 +224,7 @@ def _redistribute(take: np.ndarray, spare: np.ndarray, shortfall: int) -> np.nda
 def depth_image_quota(
     n_valid_per_scene: Sequence[int], n: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
-    """Images per scene for the depth tasks (spec §5.3, with the project's redistribution).
+    """Images per scene for the depth tasks (docs/labels.md#depth-quotas).
 
     With ``S`` scenes, ``q = n // S + 1``:
 
@@ -289,7 +290,7 @@ def distance_binned_pairs(
     pairs_per_bin: int,
     static_eps_m: float = 0.01,
 ) -> list[tuple[int, int]]:
-    """Frame pairs of one track, binned by world displacement (spec §5.6 steps 2–4).
+    """Frame pairs of one track, binned by world displacement (docs/labels.md#track-pairs, 2–4).
 
     1. Every pair ``f1 < f2`` of frames where the track is visible (at least two are needed).
     2. ``‖d‖ = ‖X[f2] − X[f1]‖``. Of the static pairs (``‖d‖ < static_eps_m``) one is kept at
@@ -299,7 +300,7 @@ def distance_binned_pairs(
        ``n = max(1, min(population of bin 4, pairs_per_bin))`` and each bin yields
        ``min(n, population)`` pairs drawn uniformly without replacement.
 
-    ``pairs_per_bin`` is a run constant (rule 8i): nothing is remembered between calls.
+    ``pairs_per_bin`` is a run constant (rule (i)): nothing is remembered between calls.
     Random draws: the static choice (if any static pair), then one ``choice`` per non-empty bin
     in bin order.
 
@@ -367,7 +368,8 @@ def distance_binned_pairs(
 def reversed_copies(
     pairs: Sequence[tuple[int, int]], fraction: float, rng: np.random.Generator
 ) -> list[tuple[int, int]]:
-    """Reversed copies ``(f2, f1)`` of a random ``fraction`` of ``pairs`` (spec §5.6 step 5).
+    """Reversed copies ``(f2, f1)`` of a random ``fraction`` of ``pairs``
+    (docs/labels.md#track-pairs, 5).
 
     The number of copies is ``r(fraction · len(pairs))`` (half away from zero); they are drawn
     uniformly without replacement and returned in the order of ``pairs``. The caller appends them.

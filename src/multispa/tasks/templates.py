@@ -1,4 +1,5 @@
-"""Subtask table and prompt/answer templates: loading, validation, rendering (spec §1.3, §4.0).
+"""Subtask table and prompt/answer templates: loading, validation, rendering
+(docs/labels.md#subtasks, #prompts, #templates).
 
 Templates are package data written for this project, one file per family:
 ``multispa/tasks/templates/<family>.yaml`` with the keys
@@ -29,10 +30,10 @@ every prompt shows, which notes every description+question combination carries, 
 that the validator checks on every combination, question and answer. A file that breaks a rule
 raises :class:`multispa.errors.ConfigError` naming the file, subtask, list and index.
 
-Rendering (spec §4.0): human turn = image prefix + description + ``\\n`` + question; gpt turn = one
-answer phrasing. The description, question and answer indices are drawn in that order with
-``rng.integers``; for depth comparison they index the ``closer``/``farther`` lists, for a static
-object-movement point the answer index is into ``static_answers``.
+Rendering (docs/labels.md#prompts): human turn = image prefix + description + ``\\n`` + question;
+gpt turn = one answer phrasing. The description, question and answer indices are drawn in that order
+with ``rng.integers``; for depth comparison they index the ``closer``/``farther`` lists, for a
+static object-movement point the answer index is into ``static_answers``.
 
 Every template is compiled once (:func:`compiled_templates`) into literal chunks with the notes
 already in place and the field names between them, so rendering is a join. High-throughput
@@ -134,10 +135,10 @@ NOTE_KEYWORDS: Mapping[str, KeywordGroups] = MappingProxyType(
 
 @dataclass(frozen=True)
 class SubtaskSpec:
-    """What a subtask is and what its prompts must carry (spec §1.3, §4.0).
+    """What a subtask is and what its prompts must carry.
 
     Attributes:
-        name, family, answer_type: identifiers of spec §1.3.
+        name, family, answer_type: identifiers (docs/labels.md#subtasks).
         num_images: ``<image>`` tokens in the prompt (N-view subtasks: the default view count).
         image_range: the allowed number of images, ``(low, high)``: ``(num_images,
             num_images)``, or ``(MIN_VIEWS, MAX_VIEWS)`` for the N-view subtasks.

@@ -1,10 +1,10 @@
 """``TrainConfig``: every setting of ``multispa train``, one field per command-line option.
 
-The defaults are the paper's recipe (spec §9.3) where it states one, and common practice where it
-does not (marked "not given by the paper"): LoRA rank 16 on the language model only, alpha 32,
-dropout 0.05, AdamW at 4e-5 with a cosine schedule, 3 % warm-up, no weight decay, one epoch,
-bf16 when the GPU supports it, gradient checkpointing, at most 8192 tokens per sample and 6
-dynamic tiles per image (InternVL).
+The defaults are the paper's recipe (README.md#training-multispa-train) where it states one, and
+common practice where it does not (marked "not given by the paper"): LoRA rank 16 on the language
+model only, alpha 32, dropout 0.05, AdamW at 4e-5 with a cosine schedule, 3 % warm-up, no weight
+decay, one epoch, bf16 when the GPU supports it, gradient checkpointing, at most 8192 tokens per
+sample and 6 dynamic tiles per image (InternVL).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = [
     "TrainConfig",
 ]
 
-#: ``--tune`` modes (the paper's Table 8 columns, spec §9.4).
+#: ``--tune`` modes (the paper's Table 8 columns, docs/metrics.md#table-8).
 TUNE_MODES: tuple[str, ...] = ("llm-lora", "llm-lora+mlp", "llm-lora+mlp+vision", "full")
 #: ``--precision``: ``auto`` is bf16 on a CUDA device that supports it, fp32 otherwise.
 PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp16", "fp32")

@@ -4,7 +4,7 @@ The meta file maps a name to an entry ``{"root": IMAGE_ROOT, "annotation": FILE.
 "repeat_time": R, "length": N}`` (other keys, such as ``data_augment``, are ignored). Relative
 ``root`` and ``annotation`` paths are resolved against the meta file's folder (``multispa
 generate`` writes them so). Each annotation line is one record in the InternVL conversation
-format, which MultiSPA records (spec §6) and general instruction data share::
+format, which MultiSPA records and general instruction data share::
 
     {"id": "...", "image": "a.jpg" | ["a.jpg", "b.jpg"] | absent,
      "conversations": [{"from": "system", "value": "..."},          (optional, first)

@@ -4,7 +4,7 @@ dot subtasks are already in their annotated images):
 - **referenced point** (yellow disc): the coordinates a coord subtask's question gives
   (``meta.points``), which its images do not show;
 - **answer point** (pink disc in a pink ring): a coordinate answer, drawn at the ``gt``
-  (0–1000, spec §3.4) mapped to the pixel centre of its cell
+  (0–999, docs/labels.md#coordinates) mapped to the pixel centre of its cell
   (:func:`multispa.geometry.coords.norm1000_to_pixels`);
 - **answer ring** (pink ring): around the dot a choice answer names (depth comparison A/B,
   correspondence A–D), and around the tracked point's frame-2 position for object movement

@@ -3,15 +3,15 @@
 Two folder kinds are read:
 
 - a DATASET (``multispa generate``): ``<split>/<task>/<subtask>[.adt|.pstudio].jsonl`` with
-  ``split`` in ``train``/``val``, one spec-§6.1 record per line, images under ``images/``;
+  ``split`` in ``train``/``val``, one record per line, images under ``images/``;
 - a BENCH (``multispa bench build``): ``bench.jsonl``, one item per line
   (:func:`multispa.evaluate.bench.item_to_record` maps it back to a record), images under
   ``images/``. Its records are reported under the split name ``"bench"``.
 
 Looking a record up reads the file its id names first (ids are
-``{split}-{subtask}-{src}-...``, spec §6.1), comparing only the id at the start of each line
-before parsing JSON, then every other file. An unknown id raises :class:`RecordNotFoundError`
-naming the folder and suggesting the closest ids.
+``{split}-{subtask}-{src}-...``, docs/data-formats.md#record-ids), comparing only the id at the
+start of each line before parsing JSON, then every other file. An unknown id raises
+:class:`RecordNotFoundError` naming the folder and suggesting the closest ids.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class FoundRecord:
     """One record and where it came from.
 
     Attributes:
-        record: the spec-§6.1 record (a BENCH item is mapped back by ``item_to_record``).
+        record: the record (a BENCH item is mapped back by ``item_to_record``).
         images: absolute paths of its images, in prompt order.
         path: the JSONL file holding it.
         line: its 1-based line number there.
@@ -241,7 +241,7 @@ class RecordSource:
     # ---------------------------------------------------------------------------- look-up
 
     def _candidate_files(self, record_id: str) -> list[tuple[str, str, Path]]:
-        """All files, the one the id names first (spec §6.1 id layout)."""
+        """All files, the one the id names first (from the id layout)."""
         files = self.files()
         parts = record_id.split("-")
         if self.kind == "bench" or len(parts) < 3 or parts[1] not in SUBTASKS:

@@ -1,4 +1,4 @@
-"""Top-down sketches of a displacement in the first camera's axes (spec §3.1, §3.3).
+"""Top-down sketches of a displacement in the first camera's axes (docs/labels.md#vectors).
 
 The view looks down on the x–z plane of camera 1 (x right, z forward; y points down, into the
 page, so this is a view from above): x runs to the right of the plot and z up the plot.

@@ -56,7 +56,8 @@ _COMPARISON = "depth_comparison_coord"
 
 
 def _cell(u: float, v: float, width: int, height: int) -> tuple[int, int]:
-    """The normalised ``[x, y]`` of pixel ``(u, v)`` (spec §3.4), as the generator computes it."""
+    """The normalised ``[x, y]`` of pixel ``(u, v)`` (docs/labels.md#coordinates), as the generator
+    computes it."""
     x = min(max(math.floor(float(u) * 1000.0 / width), 0), 999)
     y = min(max(math.floor(float(v) * 1000.0 / height), 0), 999)
     return x, y
