@@ -29,7 +29,6 @@ import tomllib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,7 @@ from multispa.tasks.templates import SUBTASKS, templates_digest
 
 WORK = "_work"
 SCRATCH = "tmp"  # OUT/_work/tmp: every temporary file of a run
-_SHARD_LINES = 1024  # JSONL lines joined per write to a shard
+_SHARD_BUFFER = 1 << 20  # bytes of JSONL lines gathered per write to a shard
 
 
 @dataclass(frozen=True)
@@ -234,14 +233,15 @@ def write_shard(
     count = 0
     try:
         make_lines = getattr(family, "generate_lines", None)
-        lines = iter(
+        lines = (
             make_lines(context, selections) if make_lines is not None
             else map(record_line, family.generate(context, selections))
         )
-        with open(temporary, "wb") as handle:
-            while batch := list(islice(lines, _SHARD_LINES)):
-                handle.write(b"".join(batch))
-                count += len(batch)
+        with open(temporary, "wb", buffering=_SHARD_BUFFER) as handle:
+            write = handle.write
+            for line in lines:
+                write(line)
+                count += 1
     except OSError as error:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)

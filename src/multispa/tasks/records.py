@@ -898,7 +898,7 @@ def json_numbers(values: Sequence[Any]) -> list[bytes]:
     """The JSON text of each of ``values`` as :func:`record_line` writes it, from one call.
 
     ``orjson`` writes a number the same wherever it stands (a float as its shortest round-trip
-    text: ``1e-05`` as ``0.00001``, ``1e16`` as ``1e16``; NaN and infinities as ``null``), so
+    text: ``1e-05`` as ``0.00001``, ``1e16`` as ``1e+16``; NaN and infinities as ``null``), so
     its text of the whole list, cut at the commas, holds each number's text in a record. Meant
     for numbers (``tolist()`` of an array): any value whose JSON holds no comma works.
 
