@@ -457,8 +457,11 @@ _CHUNK = 4096  # selections whose records are built together (bounds the records
 def _record_meta(overlap: Any, t_m: Any, dyaw_deg: Any, dpitch_deg: Any) -> dict[str, Any]:
     """A record's subtask meta: ``{"overlap": %, "camera": {"t_m": [x, y, z] metres,
     "dyaw_deg": degrees, "dpitch_deg": degrees}}`` (also the layout of the lines' meta)."""
-    camera = {"t_m": t_m, "dyaw_deg": dyaw_deg, "dpitch_deg": dpitch_deg}
-    return {"overlap": overlap, "camera": camera}
+    meta = {
+        "overlap": overlap,
+        "camera": {"t_m": t_m, "dyaw_deg": dyaw_deg, "dpitch_deg": dpitch_deg},
+    }
+    return meta
 
 
 _META_SLOTS = ("overlap", "x", "y", "z", "dyaw", "dpitch")  # in JSON order
