@@ -11,17 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from multispa.tasks.answers import format_value
 from multispa.tasks.base import CacheUnit, GenerateSettings, UnitContext
 from multispa.tasks.records import (
     FrameImages,
+    MetaLayout,
     RecordError,
     RecordIds,
     RecordMaker,
     assemble_record,
     dumps_record,
+    json_numbers,
+    json_slot,
+    many_record_draws,
     pixel_points,
     record_draws,
     record_id,
@@ -112,6 +117,20 @@ def test_record_draws_deterministic_uniform_and_seeded() -> None:
         record_draws(0, "x", [3, 0])
     with pytest.raises(ValueError, match="positive sizes"):
         record_draws(0, "x", [2] * 9)
+
+
+def test_many_record_draws_are_the_draws_of_each_id() -> None:
+    ids = [f"train-camera_yaw_degree-scannet-s-{k:05d}_00002-{k:010x}" for k in range(300)]
+    for sizes in ((13, 7, 9), (1,), (2**63 + 5, 3, 2**40, 1, 6, 5, 4, 2**64 - 1)):
+        for tag in ("templates", "marker"):
+            assert many_record_draws(5, ids, sizes, tag) == [
+                record_draws(5, rid, sizes, tag) for rid in ids
+            ]
+    assert many_record_draws(5, [], (3,)) == []
+    with pytest.raises(ValueError, match="positive sizes"):
+        many_record_draws(0, ids, [3, 0])
+    with pytest.raises(ValueError, match="positive sizes"):
+        many_record_draws(0, [], [2] * 9)
 
 
 def _record(**changes: Any) -> dict[str, Any]:
@@ -394,3 +413,66 @@ def test_lines_without_points_are_the_record_lines() -> None:
     with pytest.raises(ValueError, match="only template field is the answer"):
         RecordMaker(seed=0, split="val", subtask="depth_comparison_dot", source="scannet",
                     scene_or_clip="s").lines_without_points([], [], (1, 1), [], [], [])
+
+
+# Numbers whose JSON text is easy to get wrong: signed zero, exponents either side of orjson's
+# switch to exponent form, rounding halves, the float closest to 0.1 + 0.2, 64-bit limits,
+# subnormals, and the non-finite values that JSON writes as null.
+AWKWARD_NUMBERS: list[Any] = [
+    -0.0, 0.0, 1e-05, 1e-07, -2.5e-07, 1e16, 1e15, 123456789012345680.0, 1e22, 0.5, 2.5, -2.5,
+    1.005, 0.1 + 0.2, 179.99999999999997, 5e-324, 1.7976931348623157e308, 0, -1,
+    2**63 - 1, -(2**63), 2**64 - 1, float("nan"), float("inf"), -float("inf"), True, None,
+]
+
+
+def test_json_numbers_are_the_texts_record_line_writes() -> None:
+    texts = json_numbers(AWKWARD_NUMBERS)
+    assert texts == [orjson.dumps(value) for value in AWKWARD_NUMBERS]
+    record = _record(meta={f"v{k}": value for k, value in enumerate(AWKWARD_NUMBERS)})
+    line = record_line(record)
+    members = b",".join(b'"v%d":%b' % (k, text) for k, text in enumerate(texts))
+    assert line.endswith(members + b"}}\n")
+    assert json_numbers(tuple(AWKWARD_NUMBERS[:3])) == texts[:3]
+    assert json_numbers([]) == [] and json_numbers(["a b", "c"]) == [b'"a b"', b'"c"']
+    for bad in (2**64, -(2**63) - 1, np.float64(1.5), np.int64(3)):
+        with pytest.raises(RecordError, match="cannot be written as JSON"):
+            json_numbers([1.0, bad])
+        with pytest.raises(RecordError, match="cannot be written as JSON"):
+            record_line(_record(meta={"v": bad}))
+    with pytest.raises(RecordError, match="holds a comma"):
+        json_numbers([1.0, [2.0, 3.0]])
+
+
+def _odd_meta(a: Any, b: Any, c: Any) -> dict[str, Any]:
+    """A meta with nesting, a list, a constant, and keys that need care in a format string."""
+    return {"100%": a, "é \"q\"": {"pair": [b, 7, "%s %b"], "last": c}, "flag": False}
+
+
+def test_meta_layout_writes_the_bytes_of_the_meta_dicts() -> None:
+    layout = MetaLayout(_odd_meta(json_slot("a"), json_slot("b"), json_slot("c")), "abc")
+    values = list(zip(AWKWARD_NUMBERS, AWKWARD_NUMBERS[5:] + AWKWARD_NUMBERS[:5],
+                      reversed(AWKWARD_NUMBERS), strict=True))
+    texts = json_numbers([v for row in values for v in row])
+    members = layout.members(zip(texts[0::3], texts[1::3], texts[2::3], strict=True))
+    assert len(members) == len(values)
+    for text, row in zip(members.texts, values, strict=True):
+        assert text == b"," + orjson.dumps(_odd_meta(*row))[1:-1]
+    # In records, the lines made from the members are those of the records made from the dicts.
+    make = RecordMaker(seed=2, split="train", subtask="camera_yaw_degree", source="scannet",
+                       scene_or_clip="scene0001_00")
+    frames = [(k, k + 3) for k in range(len(values))]
+    images = [[f"s/{a:05d}.jpg", f"s/{b:05d}.jpg"] for a, b in frames]
+    gts = [k * 7 % 181 for k in range(len(values))]
+    answers = [f"`{gt}`" for gt in gts]
+    records = make.records_without_points(frames, images, (1296, 968), answers, gts,
+                                          [_odd_meta(*row) for row in values])
+    lines = make.lines_without_points(frames, images, (1296, 968), answers, gts, members)
+    assert lines == [record_line(record) for record in records]
+    with pytest.raises(ValueError, match="none of"):
+        MetaLayout({"frames": json_slot("a")}, "a")
+    with pytest.raises(ValueError, match="needs fields"):
+        MetaLayout({}, ())
+    with pytest.raises(RecordError, match="slot 'a' not found once, in order"):
+        MetaLayout({"x": json_slot("a"), "y": json_slot("b")}, "ba")
+    with pytest.raises(RecordError, match="slot 'a' not found once"):
+        MetaLayout({"x": json_slot("a"), "y": [json_slot("a")]}, "a")

@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
 from multispa.errors import CacheError
@@ -28,15 +29,19 @@ from multispa.tasks import camera_movement
 from multispa.tasks.answers import format_answer
 from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext
 from multispa.tasks.camera_movement import (
+    _META_LAYOUT,
+    CameraMotion,
     CameraMovementFamily,
     _answers,
     _dead_zone_ok,
+    _meta_dicts,
+    _meta_texts,
     _read_small_npy,
     answer_for,
     camera_motion,
     eligible,
 )
-from multispa.tasks.records import record_draws, record_line, validate_record
+from multispa.tasks.records import RecordMaker, record_draws, record_line, validate_record
 from multispa.tasks.templates import SUBTASKS, compiled_templates, render_with_indices
 
 SEED = 11
@@ -446,6 +451,34 @@ def test_vectorised_answers_and_dead_zones_match_single_pair_rules() -> None:
                                   float(motion.dpitch_deg[k]))
             assert values[k] == expected
             assert texts[k] == format_answer(SUBTASKS[subtask].answer_type, expected)
+
+
+def test_meta_texts_write_what_the_meta_dicts_write() -> None:
+    """The lines' meta, written per unit as numbers (``_meta_texts`` + ``_META_LAYOUT``), is
+    byte for byte what ``record_line`` writes for the records' meta dicts, awkward floats too."""
+    awkward = [-0.0, 0.0, 1e-05, -1e-07, 2.5e-07, 1e16, -1e16, 0.5, -2.5, 0.1 + 0.2,
+               179.99999999999997, -180.0, 5e-324, 12345678.9, 3.0, 1e22, 1.7976931348623157e308]
+    n = len(awkward)
+    rotate = [awkward[(k + 5) % n] for k in range(n)]
+    motion = CameraMotion(
+        np.array([awkward, rotate, awkward[::-1]], dtype=np.float64).T,
+        np.array(rotate[::-1], dtype=np.float64),
+        np.array([awkward[(k * 7) % n] for k in range(n)], dtype=np.float64),
+    )
+    overlaps = [float(v) for v in np.round(np.linspace(6.0, 35.0, n), 2)]
+    overlaps[:3] = [6.25, 34.5, 7.0]
+    members = _META_LAYOUT.members(_meta_texts(overlaps, motion))
+    dicts = _meta_dicts(overlaps, motion)
+    assert members.texts == [b"," + orjson.dumps(meta)[1:-1] for meta in dicts]
+    make = RecordMaker(seed=SEED, split="train", subtask="camera_yaw_direction",
+                       source="scannet", scene_or_clip="scene0001_00")
+    frames = [(k, 2 * k + 1) for k in range(n)]
+    images = [[f"scannet/scene0001_00/{a:05d}.jpg", f"scannet/scene0001_00/{b:05d}.jpg"]
+              for a, b in frames]
+    gts, answers = _answers("camera_yaw_direction", motion)
+    records = make.records_without_points(frames, images, (1296, 968), answers, gts, dicts)
+    lines = make.lines_without_points(frames, images, (1296, 968), answers, gts, members)
+    assert lines == [record_line(record) for record in records]
 
 
 @pytest.mark.parametrize(

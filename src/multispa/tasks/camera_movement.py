@@ -39,6 +39,7 @@ original frame indices in prompt order (``swapped`` ⇔ ``frames[0] > frames[1]`
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import orjson
 
 from multispa.cache.files import read_json, read_npy
 from multispa.cache.scannet_cache import load_scannet_cache
@@ -63,7 +65,13 @@ from multispa.tasks.answers import (
 )
 from multispa.tasks.base import CacheUnit, Selection, UnitContext
 from multispa.tasks.planning import PlannedFamily, PlanRequest
-from multispa.tasks.records import FrameImages, RecordMaker
+from multispa.tasks.records import (
+    FrameImages,
+    MetaLayout,
+    RecordMaker,
+    json_numbers,
+    json_slot,
+)
 from multispa.tasks.sampling import overlap_bins, stratified_pair_sample
 
 __all__ = [
@@ -282,16 +290,16 @@ class CameraMovementFamily(PlannedFamily):
     def generate(self, ctx: UnitContext, selections: Sequence[Selection]) -> Iterator[dict]:
         """Records of one scene's selections, in their order (raw frames, no markers)."""
         if not selections:
-            return
-        yield from _generate(ctx, selections, lines=False)
+            return iter(())
+        return _generate(ctx, selections, lines=False)
 
     def generate_lines(
         self, ctx: UnitContext, selections: Sequence[Selection]
     ) -> Iterator[bytes]:
         """The JSONL lines (``record_line``) of :meth:`generate`'s records, made without dicts."""
         if not selections:
-            return
-        yield from _generate(ctx, selections, lines=True)
+            return iter(())
+        return _generate(ctx, selections, lines=True)
 
 
 def _plan_subtask(
@@ -407,7 +415,7 @@ def _read_small_npy(path: Path) -> np.ndarray:
     than the read. Anything else goes to :func:`multispa.cache.files.read_npy`, which also
     reports bad files.
     """
-    data = path.read_bytes()
+    data = _read_file(path)
     if data[:8] == b"\x93NUMPY\x01\x00" and len(data) >= 10:
         end = 10 + int.from_bytes(data[8:10], "little")
         match = _NPY_V1_HEADER.fullmatch(data, 10, end)
@@ -420,7 +428,136 @@ def _read_small_npy(path: Path) -> np.ndarray:
     return read_npy(path, mmap=False)
 
 
+def _read_file(path: Path) -> bytes:
+    """The whole content of a small file, by ``os.read`` (fewer layers than ``read_bytes``)."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        parts = []
+        while part := os.read(handle, 1 << 16):
+            parts.append(part)
+    finally:
+        os.close(handle)
+    return b"".join(parts)
+
+
+def _colour_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of a scene's colour images, pixels, from its ``meta.json``."""
+    meta_path = path / "meta.json"
+    try:
+        meta = orjson.loads(_read_file(meta_path))
+    except orjson.JSONDecodeError:  # read_json names a bad file (and reads lone surrogates)
+        meta = read_json(meta_path)
+    intrinsics = meta["color_intrinsics"]
+    return int(intrinsics["width"]), int(intrinsics["height"])
+
+
 _CHUNK = 4096  # selections whose records are built together (bounds the records held)
+
+
+def _record_meta(overlap: Any, t_m: Any, dyaw_deg: Any, dpitch_deg: Any) -> dict[str, Any]:
+    """A record's subtask meta: ``{"overlap": %, "camera": {"t_m": [x, y, z] metres,
+    "dyaw_deg": degrees, "dpitch_deg": degrees}}`` (also the layout of the lines' meta)."""
+    meta = {
+        "overlap": overlap,
+        "camera": {"t_m": t_m, "dyaw_deg": dyaw_deg, "dpitch_deg": dpitch_deg},
+    }
+    return meta
+
+
+_META_SLOTS = ("overlap", "x", "y", "z", "dyaw", "dpitch")  # in JSON order
+_META_LAYOUT = MetaLayout(
+    _record_meta(json_slot("overlap"), [json_slot(axis) for axis in "xyz"], json_slot("dyaw"),
+                 json_slot("dpitch")),
+    _META_SLOTS,
+)
+
+
+@dataclass(frozen=True)
+class _UnitRecords:
+    """One scene's selections ready for text, as per-selection columns (prompt order).
+
+    Attributes:
+        subtasks: subtask of each selection.
+        frame_pairs: the two original frames of each selection (Python ints).
+        ok: whether each selection passes its dead zone again.
+        gts, texts: ground truth and backticked answer of each selection.
+        metas: each selection's subtask meta, as :func:`_record_meta` makes it (dicts) or as
+            the JSON texts of its :data:`_META_LAYOUT` slots.
+    """
+
+    subtasks: list[str]
+    frame_pairs: list[tuple[int, int]]
+    ok: list[bool]
+    gts: list[Any]
+    texts: list[str]
+    metas: list[Any]
+
+
+def _unit_records(
+    ctx: UnitContext, selections: Sequence[Selection], lines: bool
+) -> tuple[_UnitRecords, tuple[int, int]]:
+    """Geometry, dead zones, answers and metas of one scene's selections in one pass, and the
+    colour image size ``(width, height)`` in pixels."""
+    path = ctx.unit.path
+    size = _colour_size(path)
+    frame_index = _read_small_npy(path / "frame_index.npy")
+    poses = np.asarray(_read_small_npy(path / "world_from_cam.npy"), dtype=np.float64)
+    frames = [selection.frames for selection in selections]
+    if {*map(len, frames)} != {2}:
+        raise ValueError(f"{ctx.unit.unit_id}: camera selections need two frames each")
+    frame_pairs = [(int(a), int(b)) for a, b in frames]
+    first, second = _pair_positions(frame_index, path, frame_pairs)
+    motion = camera_motion(poses[first], poses[second])
+
+    subtasks = [selection.subtask for selection in selections]
+    ok = np.zeros(len(selections), dtype=bool)
+    gts: list[Any] = [None] * len(selections)
+    texts: list[str] = [""] * len(selections)
+    for subtask, rows in _rows_by_subtask(subtasks).items():
+        if subtask not in _SUBTASK_SET:
+            raise ValueError(f"not a camera movement subtask: {subtask!r}")
+        part = _rows(motion, rows)
+        ok[rows] = _dead_zone_ok(subtask, part)
+        values, value_texts = _answers(subtask, part)
+        for k, value, text in zip(rows, values, value_texts, strict=True):
+            gts[k], texts[k] = value, text
+    overlaps = [float(selection.extra["overlap"]) for selection in selections]
+    metas = (_meta_texts if lines else _meta_dicts)(overlaps, motion)
+    return _UnitRecords(subtasks, frame_pairs, ok.tolist(), gts, texts, metas), size
+
+
+def _meta_dicts(overlaps: list[float], motion: CameraMotion) -> list[dict[str, Any]]:
+    """Per selection, its meta dict (:func:`_record_meta`)."""
+    return [
+        _record_meta(overlap, t_m, dyaw, dpitch)
+        for overlap, t_m, dyaw, dpitch in zip(
+            overlaps, motion.t_m.tolist(), motion.dyaw_deg.tolist(), motion.dpitch_deg.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _meta_texts(overlaps: list[float], motion: CameraMotion) -> list[tuple[bytes, ...]]:
+    """Per selection, the JSON texts of its :data:`_META_LAYOUT` slots, all written by one
+    :func:`json_numbers` call."""
+    n = len(overlaps)
+    texts = json_numbers(
+        overlaps + motion.t_m.ravel().tolist() + motion.dyaw_deg.tolist()
+        + motion.dpitch_deg.tolist()
+    )
+    t_m = texts[n : 4 * n]
+    return list(zip(
+        texts[:n], t_m[0::3], t_m[1::3], t_m[2::3], texts[4 * n : 5 * n], texts[5 * n :],
+        strict=True,
+    ))
+
+
+def _rows_by_subtask(subtasks: Sequence[str]) -> dict[str, list[int]]:
+    """Positions of each subtask's selections, in order (subtasks in order of appearance)."""
+    rows: dict[str, list[int]] = {}
+    for k, subtask in enumerate(subtasks):
+        rows.setdefault(subtask, []).append(k)
+    return rows
 
 
 def _generate(
@@ -433,77 +570,53 @@ def _generate(
     :meth:`RecordMaker.lines_without_points`) of at most :data:`_CHUNK` consecutive
     selections, and yielded in the order of ``selections``.
     """
-    path = ctx.unit.path
-    meta = read_json(path / "meta.json")  # colour intrinsics
-    width = int(meta["color_intrinsics"]["width"])
-    height = int(meta["color_intrinsics"]["height"])
-    frame_index = _read_small_npy(path / "frame_index.npy")
-    poses = np.asarray(_read_small_npy(path / "world_from_cam.npy"), dtype=np.float64)
-    frame_pairs = [tuple(map(int, selection.frames)) for selection in selections]
-    if any(len(pair) != 2 for pair in frame_pairs):
-        raise ValueError(f"{ctx.unit.unit_id}: camera selections need two frames each")
-    first, second = _pair_positions(frame_index, path, frame_pairs)
-    motion = camera_motion(poses[first], poses[second])
-    t_m, dyaw, dpitch = motion.t_m.tolist(), motion.dyaw_deg.tolist(), motion.dpitch_deg.tolist()
-
-    by_subtask: dict[str, list[int]] = {}
-    for k, selection in enumerate(selections):
-        by_subtask.setdefault(selection.subtask, []).append(k)
-    ok = np.zeros(len(selections), dtype=bool)
-    gts: list[Any] = [None] * len(selections)
-    texts: list[str] = [""] * len(selections)
-    for subtask, rows in by_subtask.items():
-        if subtask not in _SUBTASK_SET:
-            raise ValueError(f"not a camera movement subtask: {subtask!r}")
-        part = _rows(motion, rows)
-        ok[rows] = _dead_zone_ok(subtask, part)
-        values, value_texts = _answers(subtask, part)
-        for k, value, text in zip(rows, values, value_texts, strict=True):
-            gts[k], texts[k] = value, text
-    good = ok.tolist()
-
+    unit, size = _unit_records(ctx, selections, lines)
     frame_image = FrameImages(ctx)
-    frame_image.link_all(f for pair, g in zip(frame_pairs, good, strict=True) if g for f in pair)
-    image_of = frame_image.known
+    frame_image.link_all(
+        f for pair, good in zip(unit.frame_pairs, unit.ok, strict=True) if good for f in pair
+    )
+    image_of = dict(frame_image.known)
     makers = {
         subtask: RecordMaker(
             seed=ctx.seed, split=ctx.split, subtask=subtask, source=ctx.unit.source,
             scene_or_clip=ctx.unit.name,
         )
-        for subtask in by_subtask
+        for subtask in dict.fromkeys(unit.subtasks)
     }
     for start in range(0, len(selections), _CHUNK):
         chunk = range(start, min(start + _CHUNK, len(selections)))
         batches: dict[str, list[int]] = {}
         for k in chunk:
-            if good[k]:
-                batches.setdefault(selections[k].subtask, []).append(k)
-        made: dict[int, Any] = {}
+            if unit.ok[k]:
+                batches.setdefault(unit.subtasks[k], []).append(k)
+        made: list[Any] = [None] * len(chunk)
         for subtask, rows in batches.items():
-            pairs = [frame_pairs[k] for k in rows]
+            pairs = _take(unit.frame_pairs, rows)
+            metas = _take(unit.metas, rows)
             maker = makers[subtask]
             make = maker.lines_without_points if lines else maker.records_without_points
             records = make(
                 pairs,
                 [[image_of[a], image_of[b]] for a, b in pairs],
-                (width, height),
-                [texts[k] for k in rows],
-                [gts[k] for k in rows],
-                [
-                    {
-                        "overlap": float(selections[k].extra["overlap"]),
-                        "camera": {"t_m": t_m[k], "dyaw_deg": dyaw[k], "dpitch_deg": dpitch[k]},
-                    }
-                    for k in rows
-                ],
+                size,
+                _take(unit.texts, rows),
+                _take(unit.gts, rows),
+                _META_LAYOUT.members(metas) if lines else metas,
             )
-            made.update(zip(rows, records, strict=True))
-        for k in chunk:
-            record = made.get(k)
+            for k, record in zip(rows, records, strict=True):
+                made[k - start] = record
+        for k, record in zip(chunk, made, strict=True):
             if record is None:
-                ctx.skip(f"{selections[k].subtask}:dead_zone_at_generate")
+                ctx.skip(f"{unit.subtasks[k]}:dead_zone_at_generate")
             else:
                 yield record
+
+
+def _take(column: list[Any], rows: list[int]) -> list[Any]:
+    """``[column[k] for k in rows]`` (``rows`` ascending: a slice when they are consecutive)."""
+    if rows and rows[-1] - rows[0] == len(rows) - 1:
+        return column[rows[0] : rows[-1] + 1]
+    return [column[k] for k in rows]
 
 
 def _pair_positions(

@@ -36,6 +36,7 @@ from json.encoder import encode_basestring_ascii
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 
 from multispa.errors import MultispaError
@@ -54,12 +55,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FrameImages",
+    "MetaLayout",
+    "MetaMembers",
     "RecordError",
     "RecordIds",
     "RecordMaker",
     "assemble_record",
     "build_record",
     "dumps_record",
+    "json_numbers",
+    "json_slot",
+    "many_record_draws",
     "pixel_points",
     "record_draws",
     "record_id",
@@ -275,9 +281,7 @@ def record_draws(seed: int, rid: str, sizes: Sequence[int], tag: str = "template
     unique) id, so draws do not depend on order or workers, and different tags give independent
     draws. At most 8 draws per call.
     """
-    count = len(sizes)
-    if not 0 < count <= _MAX_DRAWS or min(sizes) < 1:
-        raise ValueError(f"record_draws: 1..{_MAX_DRAWS} positive sizes, got {list(sizes)}")
+    count = _draw_count(sizes)
     digest = hashlib.blake2b(
         f"{tag}\0{seed}\0{rid}".encode(), digest_size=_DRAW_BYTES * count
     ).digest()
@@ -287,6 +291,33 @@ def record_draws(seed: int, rid: str, sizes: Sequence[int], tag: str = "template
         draws.append((words & _WORD_MASK) % n)
         words >>= 64
     return draws
+
+
+def many_record_draws(
+    seed: int, record_ids: Sequence[str], sizes: Sequence[int], tag: str = "templates"
+) -> list[list[int]]:
+    """:func:`record_draws` of every id of ``record_ids`` (same ``sizes`` and ``tag``), in order.
+
+    One BLAKE2b digest per id as there; the 64-bit words of all digests are reduced modulo
+    ``sizes`` at once (``numpy`` unsigned integers: exact).
+    """
+    count = _draw_count(sizes)
+    if not record_ids:
+        return []
+    prefix, blake2b, digest_size = f"{tag}\0{seed}\0".encode(), hashlib.blake2b, _DRAW_BYTES * count
+    digests = b"".join([
+        blake2b(prefix + rid.encode(), digest_size=digest_size).digest() for rid in record_ids
+    ])
+    words = np.frombuffer(digests, dtype="<u8").reshape(len(record_ids), count)
+    return (words % np.asarray(sizes, dtype=np.uint64)).tolist()
+
+
+def _draw_count(sizes: Sequence[int]) -> int:
+    """The number of draws for ``sizes``; ValueError unless 1..8 positive sizes."""
+    count = len(sizes)
+    if not 0 < count <= _MAX_DRAWS or min(sizes) < 1:
+        raise ValueError(f"record_draws: 1..{_MAX_DRAWS} positive sizes, got {list(sizes)}")
+    return count
 
 
 # -------------------------------------------------------------------------------------- images
@@ -631,8 +662,7 @@ class RecordMaker:
         return _assemble(
             self.spec, record_id, self.split, self.source, self.scene_or_clip, frames, images,
             width_list, height_list, human, gpt,
-            {"description": description, "question": question, "answer": answer},
-            gt, points, meta,
+            _templates_meta(description, question, answer), gt, points, meta,
         )
 
     def records_without_points(
@@ -684,17 +714,19 @@ class RecordMaker:
         size: tuple[int, int],
         answers: Sequence[str],
         gts: Sequence[Any],
-        metas: Sequence[Mapping[str, Any] | None],
+        metas: Sequence[Mapping[str, Any] | None] | MetaMembers,
     ) -> list[bytes]:
         """The JSONL lines of :meth:`records_without_points` (same arguments), without the dicts.
 
         Equal to ``[record_line(r) for r in self.records_without_points(...)]``. The bytes
         around the fields that vary are taken once from :func:`record_line` of a record laid
         out by the same code with a placeholder in each varying field (id, images, turns,
-        ``gt``, frames, template indices); a line is those bytes joined with ``orjson`` of the
-        record's own values, its meta fields written by one ``orjson`` call before the closing
-        braces: how ``orjson`` writes the dict (compact, in key order). A record whose meta
-        replaces a common meta field is written through its dict.
+        ``gt``, frames, each template index); a line is those bytes joined with ``orjson`` of
+        the record's own values, its meta fields written before the closing braces: by one
+        ``orjson`` call per record, or already written for all records by a
+        :class:`MetaLayout` (``metas`` a :class:`MetaMembers`). That is how ``orjson`` writes
+        the dict (compact, in key order). A record whose meta replaces a common meta field is
+        written through its dict.
 
         Raises:
             ValueError, RecordError: as :meth:`records_without_points`; :class:`RecordError`
@@ -705,36 +737,32 @@ class RecordMaker:
         chunks = self._line_chunks.get((width, height))
         if chunks is None:
             chunks = self._line_chunks[width, height] = _line_chunks(self, width, height)
-        c0, c1, c2, c3, c4, c5, c6, tail = chunks
+        c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, tail = chunks
         humans = _fieldless_humans_json(self.spec.name)
-        dumps, common, lines = orjson.dumps, _COMMON_META, []
-        rows = zip(record_ids, frames, images, gts, metas, indices, gpts, strict=True)
-        for row in rows:
-            record_id, frame_list, image_list, gt, meta, (description, question, answer), gpt = row
-            if meta and not common.isdisjoint(meta):  # replaces a common field: via the dict
-                lines.append(record_line(self._record_without_points(
-                    row, width, height, _fieldless_humans(self.spec.name)  # type: ignore[arg-type]
-                )))
-                continue
-            try:
+        numbers = _json_counts(max(self.templates.sizes(None)))
+        members, via_dict = _meta_members(record_ids, metas)
+        dumps, lines = orjson.dumps, []
+        rows = zip(record_ids, frames, images, gts, members, indices, gpts, strict=True)
+        record_id = ""
+        try:
+            for record_id, frame_list, image_list, gt, member, (d, q, a), gpt in rows:
                 lines.append(b"".join((
-                    c0, dumps(record_id), c1, dumps(image_list), c2,
-                    humans[description][question], c3, dumps(gpt), c4, dumps(gt), c5,
-                    dumps(frame_list), c6,
-                    dumps({"description": description, "question": question, "answer": answer}),
-                    b"," + dumps(meta if type(meta) is dict else dict(meta))[1:-1]
-                    if meta else b"",
-                    tail,
+                    c0, dumps(record_id), c1, dumps(image_list), c2, humans[d][q], c3,
+                    dumps(gpt), c4, dumps(gt), c5, dumps(frame_list), c6, numbers[d], c7,
+                    numbers[q], c8, numbers[a], c9, member, tail,
                 )))
-            except orjson.JSONEncodeError as error:
-                raise RecordError(
-                    f"record {record_id}: cannot be written as JSON ({error})"
-                ) from None
+        except orjson.JSONEncodeError as error:
+            raise RecordError(f"record {record_id}: cannot be written as JSON ({error})") from None
+        for k in via_dict:  # a meta that replaces a common field: through the dict
+            row = (record_ids[k], frames[k], images[k], gts[k], metas[k], indices[k], gpts[k])
+            lines[k] = record_line(self._record_without_points(
+                row, width, height, _fieldless_humans(self.spec.name)  # type: ignore[arg-type]
+            ))
         return lines
 
     def _record_without_points(
         self,
-        row: tuple[str, Sequence[int], list[str], Any, Any, tuple[int, int, int], str],
+        row: tuple[str, Sequence[int], list[str], Any, Any, Sequence[int], str],
         width: int,
         height: int,
         humans: tuple[tuple[str, ...], ...],
@@ -745,7 +773,7 @@ class RecordMaker:
         return _assemble(
             self.spec, record_id, self.split, self.source, self.scene_or_clip, list(frame_list),
             image_list, [width] * count, [height] * count, humans[description][question], gpt,
-            {"description": description, "question": question, "answer": answer},
+            _templates_meta(description, question, answer),
             gt, [[] for _ in range(count)], meta, check=False,
         )
 
@@ -754,8 +782,9 @@ class RecordMaker:
         frames: Sequence[Sequence[int]],
         images: Sequence[list[str]],
         answers: Sequence[str],
-    ) -> tuple[list[str], list[tuple[int, int, int]], list[str]]:
-        """Ids, template indices and gpt turns of records without points, checked.
+    ) -> tuple[list[str], list[list[int]], list[str]]:
+        """Ids, template indices (description, question, answer) and gpt turns of records
+        without points, checked.
 
         Raises:
             ValueError: the subtask has template fields besides the answer, or variants.
@@ -766,24 +795,15 @@ class RecordMaker:
         if spec.fields or spec.variants != (None,):
             raise ValueError(f"subtask {spec.name}: records without points need a subtask "
                              "whose only template field is the answer, without variants")
-        _, _, answer_chunks, (n_description, n_question, n_answer) = self._lists[None]
-        count = spec.num_images
-        draw_prefix, blake2b, from_bytes, mask = (
-            self._draw_prefix, hashlib.blake2b, int.from_bytes, _WORD_MASK
-        )
+        _, _, answer_chunks, sizes = self._lists[None]
         record_ids = self.ids.many_without_points(frames)
-        indices, gpts = [], []
-        rows = zip(record_ids, frames, images, answers, strict=True)
-        for record_id, frame_list, image_list, answer_text in rows:
-            words = from_bytes(
-                blake2b(draw_prefix + record_id.encode(), digest_size=3 * _DRAW_BYTES).digest(),
-                "little",
-            )
-            indices.append((
-                (words & mask) % n_description, ((words >> 64) & mask) % n_question,
-                (words >> 128) % n_answer,
-            ))
-            chunks = answer_chunks[indices[-1][2]]
+        _check_image_counts(spec.num_images, record_ids, frames, images)
+        indices = many_record_draws(self.seed, record_ids, sizes)
+        gpts = []
+        for record_id, (_, _, answer), answer_text in zip(
+            record_ids, indices, answers, strict=True
+        ):
+            chunks = answer_chunks[answer]
             gpt = (
                 f"{chunks[0]}{answer_text}{chunks[2]}"
                 if len(chunks) == 3
@@ -793,43 +813,182 @@ class RecordMaker:
                 raise RecordError(
                     f"record {record_id}: the answer must hold exactly one backtick span"
                 )
+            gpts.append(gpt)
+        return record_ids, indices, gpts
+
+
+def _check_image_counts(
+    count: int,
+    record_ids: Sequence[str],
+    frames: Sequence[Sequence[int]],
+    images: Sequence[Sequence[str]],
+) -> None:
+    """RecordError naming the first record whose frames or images are not ``count``."""
+    lengths = {*map(len, frames), *map(len, images)}
+    if lengths and lengths != {count}:
+        for record_id, frame_list, image_list in zip(record_ids, frames, images, strict=True):
             if len(frame_list) != count or len(image_list) != count:
                 raise RecordError(
                     f"record {record_id}: {count} images expected, got image "
                     f"{len(image_list)}, frames {len(frame_list)}"
                 )
-            gpts.append(gpt)
-        return record_ids, indices, gpts
 
 
-_SLOTS = ("id", "image", "human", "gpt", "gt", "frames", "templates")  # in line order
+def _templates_meta(description: Any, question: Any, answer: Any) -> dict[str, Any]:
+    """``meta.templates``: the indices of the description, question and answer templates."""
+    return {"description": description, "question": question, "answer": answer}
+
+
+@functools.cache
+def _json_counts(count: int) -> tuple[bytes, ...]:
+    """The JSON text of ``0 .. count - 1`` (template indices in lines written directly)."""
+    return tuple(orjson.dumps(n) for n in range(count))
+
+
+# The varying fields of a records-without-points line, in line order (the last three are the
+# template indices of meta.templates).
+_SLOTS = ("id", "image", "human", "gpt", "gt", "frames", "description", "question", "answer")
 _COMMON_META = frozenset(("source", "scene", "clip", "split", "frames", "points", "templates"))
+
+
+def json_slot(name: str) -> str:
+    """A placeholder for a value whose JSON text is put in later (:class:`MetaLayout`)."""
+    return f"\0{name}\0"
+
+
+def _cut_at_slots(text: bytes, names: Sequence[str], what: str) -> tuple[bytes, ...]:
+    """``text`` (``orjson`` bytes holding each :func:`json_slot` of ``names`` once, in that
+    order) cut around the placeholders: ``len(names) + 1`` chunks."""
+    chunks, start = [], 0
+    for name in names:
+        marked = orjson.dumps(json_slot(name))
+        where = text.find(marked, start)
+        if where < 0 or text.find(marked, where + 1) >= 0:
+            raise RecordError(f"{what}: slot {name!r} not found once, in order")
+        chunks.append(text[start:where])
+        start = where + len(marked)
+    chunks.append(text[start:])
+    return tuple(chunks)
 
 
 def _line_chunks(maker: RecordMaker, width: int, height: int) -> tuple[bytes, ...]:
     """The bytes of a records-without-points line (no meta) around its varying fields.
 
-    ``len(_SLOTS) + 1`` chunks: the line of a record whose varying fields hold placeholders,
-    cut around each placeholder.
+    ``len(_SLOTS) + 2`` chunks: the line of a record whose varying fields hold placeholders,
+    cut around each placeholder, and its end cut after the brace that closes
+    ``meta.templates`` (the last common meta field: the subtask's meta fields go there).
     """
-    mark = {name: f"\0{name}\0" for name in _SLOTS}
+    mark = {name: json_slot(name) for name in _SLOTS}
     count = maker.spec.num_images
     record = _assemble(
         maker.spec, mark["id"], maker.split, maker.source, maker.scene_or_clip,
         mark["frames"], mark["image"], [width] * count, [height] * count,  # type: ignore[arg-type]
-        mark["human"], mark["gpt"], mark["templates"], mark["gt"],  # type: ignore[arg-type]
+        mark["human"], mark["gpt"],
+        _templates_meta(mark["description"], mark["question"], mark["answer"]), mark["gt"],
         [[] for _ in range(count)], None, check=False,
     )
-    line, chunks, start = record_line(record), [], 0
-    for name in _SLOTS:
-        marked = orjson.dumps(mark[name])
-        where = line.find(marked, start)
-        if where < 0 or line.find(marked, where + 1) >= 0:
-            raise RecordError(f"subtask {maker.spec.name}: the record layout changed its order")
-        chunks.append(line[start:where])
-        start = where + len(marked)
-    chunks.append(line[start:])
-    return tuple(chunks)
+    what = f"subtask {maker.spec.name} record layout"
+    *chunks, end = _cut_at_slots(record_line(record), _SLOTS, what)
+    if not end.startswith(b"}"):
+        raise RecordError(f"{what}: meta.templates is not the last common meta field")
+    return (*chunks, end[:1], end[1:])
+
+
+def json_numbers(values: Sequence[Any]) -> list[bytes]:
+    """The JSON text of each of ``values`` as :func:`record_line` writes it, from one call.
+
+    ``orjson`` writes a number the same wherever it stands (a float as its shortest round-trip
+    text: ``1e-05`` as ``0.00001``, ``1e16`` as ``1e+16``; NaN and infinities as ``null``), so
+    its text of the whole list, cut at the commas, holds each number's text in a record. Meant
+    for numbers (``tolist()`` of an array): any value whose JSON holds no comma works.
+
+    Raises:
+        RecordError: a value JSON cannot hold (an integer beyond 64 bits, a numpy scalar), or
+            one whose JSON holds a comma.
+    """
+    if not values:
+        return []
+    try:
+        texts = orjson.dumps(values if type(values) is list else list(values))[1:-1].split(b",")
+    except orjson.JSONEncodeError as error:
+        raise RecordError(f"values cannot be written as JSON ({error})") from None
+    if len(texts) != len(values):
+        raise RecordError("json_numbers: a value's JSON holds a comma; write it with orjson")
+    return texts
+
+
+class MetaMembers:
+    """Per record, its subtask meta fields already written as JSON by a :class:`MetaLayout`.
+
+    Attributes:
+        texts: per record, the members (``,"key":value...``) that follow the common meta
+            fields in its line.
+    """
+
+    __slots__ = ("texts",)
+
+    def __init__(self, texts: list[bytes]) -> None:
+        self.texts = texts
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+class MetaLayout:
+    """A subtask's meta fields laid out once, for lines whose meta values come as JSON text.
+
+    Built from the meta dict of one record whose varying values are :func:`json_slot`
+    placeholders, made by the function that makes the records' meta dicts (so the dict path
+    and the lines share one layout: keys, nesting, order). :meth:`members` writes each record's
+    values (their JSON text, e.g. from :func:`json_numbers`) into it: the bytes ``orjson``
+    writes for the record's meta dict, for :meth:`RecordMaker.lines_without_points`.
+    """
+
+    def __init__(self, meta: Mapping[str, Any], slots: Sequence[str]) -> None:
+        """``meta``: the placeholder meta; ``slots``: its placeholders' names, in JSON order.
+
+        Raises:
+            ValueError: ``meta`` is empty or replaces a common meta field.
+        """
+        clash = _COMMON_META.intersection(meta)
+        if not meta or clash:
+            raise ValueError(f"meta layout: needs fields, none of {sorted(_COMMON_META)}; "
+                             f"got {sorted(meta)}")
+        chunks = _cut_at_slots(orjson.dumps(dict(meta)), slots, "meta layout")
+        members = b"%b".join(chunk.replace(b"%", b"%%") for chunk in chunks)[1:-1]
+        self.slots = tuple(slots)
+        self._format = b"," + members  # after the common fields; the record closes the braces
+
+    def members(self, values: Iterable[tuple[bytes, ...]]) -> MetaMembers:
+        """The meta members of each record, from its slot values' JSON texts (slot order)."""
+        text = self._format
+        return MetaMembers([text % row for row in values])
+
+
+def _meta_members(
+    record_ids: Sequence[str], metas: Sequence[Mapping[str, Any] | None] | MetaMembers
+) -> tuple[Sequence[bytes], list[int]]:
+    """Per record, its meta members for a line (``b""`` without meta), and the positions of
+    the records whose meta replaces a common field (to be written through their dict)."""
+    if isinstance(metas, MetaMembers):
+        return metas.texts, []
+    dumps, common = orjson.dumps, _COMMON_META
+    texts: list[bytes] = []
+    via_dict: list[int] = []
+    for k, (record_id, meta) in enumerate(zip(record_ids, metas, strict=True)):
+        if not meta:
+            texts.append(b"")
+        elif common.isdisjoint(meta):
+            try:
+                texts.append(b"," + dumps(meta if type(meta) is dict else dict(meta))[1:-1])
+            except orjson.JSONEncodeError as error:
+                raise RecordError(
+                    f"record {record_id}: cannot be written as JSON ({error})"
+                ) from None
+        else:
+            texts.append(b"")
+            via_dict.append(k)
+    return texts, via_dict
 
 
 def build_record(
