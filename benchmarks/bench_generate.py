@@ -6,7 +6,9 @@ times, unit by unit, what a ``multispa generate`` worker does with a unit's sele
 :func:`multispa.pipeline.generate.write_shard` runs the family's ``generate`` and writes every
 record as its JSONL line to the unit's shard (a temporary file renamed when complete), while the
 family links the raw frames and writes the annotated images. All in this process, subtask by
-subtask. Printed beside each rate: the rate the upstream engine's stated times imply and, for
+subtask. Printed beside each rate: the rate the upstream engine's stated times imply, the core's
+speed just before the subtask ran (``core ns``: CPU time of one pure-Python loop iteration; a
+virtual machine's host can slow the core by half for seconds, and every rate with it) and, for
 dot subtasks, the codec bound.
 
 **Codec bound.** For every record just generated, each image of it that is an annotated JPEG
@@ -68,7 +70,7 @@ from multispa.synth.dataset import write_synthetic_dataset
 from multispa.tasks import registry
 from multispa.tasks.base import CacheUnit, GenerateSettings, Selection, UnitContext
 from multispa.tasks.templates import SUBTASKS
-from report import add_json_option, write_results
+from report import add_json_option, core_speed_ns, write_results
 
 #: Upstream rates in records/s derived from the times its code states.
 UPSTREAM = {
@@ -188,6 +190,7 @@ class SubtaskRate:
     records: int
     rate: float
     bound_rate: float | None
+    core_ns: float = float("nan")
 
     @property
     def upstream(self) -> float | None:
@@ -195,12 +198,13 @@ class SubtaskRate:
         return UPSTREAM.get(self.subtask)
 
     def cells(self) -> list[str]:
-        """The printed row: subtask, records, rec/s, upstream, ratio, bound/s, of bound."""
+        """The printed row: subtask, records, rec/s, upstream, ratio, core ns, bound/s, of
+        bound."""
         upstream, bound = self.upstream, self.bound_rate
         return [
             self.subtask, str(self.records), f"{self.rate:.1f}",
             f"{upstream:.1f}" if upstream else "-",
-            f"{self.rate / upstream:.1f}x" if upstream else "-",
+            f"{self.rate / upstream:.1f}x" if upstream else "-", f"{self.core_ns:.0f}",
             f"{bound:.1f}" if bound else "", f"{bound / self.rate:.2f}x" if bound else "",
         ]
 
@@ -240,8 +244,10 @@ def summary_lines(results: Sequence[SubtaskRate]) -> list[str]:
     return lines
 
 
-COLUMNS = ("subtask", "records", "rec/s", "upstream", "ratio", "codec bound/s", "of bound")
-WIDTHS = (-34, 8, 9, 10, 8, 15, 10)  # negative: left-aligned
+COLUMNS = (
+    "subtask", "records", "rec/s", "upstream", "ratio", "core ns", "codec bound/s", "of bound"
+)
+WIDTHS = (-34, 8, 9, 10, 8, 8, 15, 10)  # negative: left-aligned
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -290,6 +296,7 @@ def main() -> None:
                 quotas = {subtask: config.quota(SPLIT, subtask)}
                 selections, _ = family.plan(SPLIT, own, quotas, 0, settings)
                 rates, bounds, count, total = [], [], 0, 0
+                core_ns = core_speed_ns(200_000)  # the host's phase when this subtask runs
                 profiler = cProfile.Profile(clock) if args.profile else None
                 for _ in range(repeat):
                     shutil.rmtree(out, ignore_errors=True)  # time fresh writes, not overwrites
@@ -304,7 +311,7 @@ def main() -> None:
                         bounds.append(count / bound)
                 result = SubtaskRate(
                     subtask, count, statistics.median(rates),
-                    statistics.median(bounds) if bounds else None,
+                    statistics.median(bounds) if bounds else None, core_ns,
                 )
                 results.append(result)
                 print(_row(result.cells()), flush=True)
@@ -313,7 +320,9 @@ def main() -> None:
         note = (
             f"rates on one core, in-process, {args.clock} clock, median of {repeat} run(s); "
             "'of bound' = codec-bound rate / measured rate (1.00x = as fast as the record's JPEG "
-            "decodes and encodes alone)"
+            "decodes and encodes alone); 'core ns' = CPU time of one pure-Python loop iteration "
+            "just before the subtask's runs (higher: the host is slowing this core, and every "
+            "rate with it)"
         )
         print(note)
     write_results(
@@ -328,7 +337,10 @@ def main() -> None:
             f"{args.records} selections per subtask, median of {repeat} run(s), {args.clock} "
             "clock. Upstream: the rate the upstream engine's own stated times imply. Codec bound: "
             "the rate allowed by exactly the JPEG decodes and encodes the records' annotated "
-            "images need; 'of bound' is that rate over the measured one.",
+            "images need; 'of bound' is that rate over the measured one. Core ns: CPU time of "
+            "one iteration of a pure-Python loop measured just before the subtask's runs; on a "
+            "virtual machine the host can slow the core for seconds at a time, and every rate "
+            "measured then is lower by the same factor.",
         ],
     )
 
