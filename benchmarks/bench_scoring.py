@@ -1,12 +1,13 @@
 """Scoring throughput: parse + judge items/s on one core (target ≥ 100,000 items/s).
 
-Builds --items synthetic (record, response) pairs over the 26 benchmark-subtask keys and all
+Builds --items synthetic (record, response) pairs over every benchmark-subtask key (the paper's
+26 and the nine N-view ones) and all
 answer types: well-formed answers rendered through the generator's own templates (right and
 wrong values), fallback answers (no backticks, prose, units such as ``1.5 m``, ``Option C``,
 thousands separators) and garbage (empty, unparsable spans, prose without an answer). Times
 ``parse_answer`` + ``judge`` per pair in this process (one core), by response kind and answer
 type, then times the full scorer (:func:`score_records`, with the 1,000-resample bootstrap) on a
-benchmark-sized set of 7,800 records.
+benchmark-sized set of 300 records per key (10,500 records).
 
 Usage: python benchmarks/bench_scoring.py [--items 200000] [--seed 0] [--json PATH]
 """
@@ -34,7 +35,9 @@ from report import add_json_option, write_results
 TARGET = 100_000  # items/s
 _W, _H = 1296, 968
 _FIELDS = {"marker": "red", "point": format_coord(412, 655), "point_a": format_coord(10, 20),
-           "point_b": format_coord(900, 800), "label": "office chair"}
+           "point_b": format_coord(900, 800), "label": "office chair", "target": "sofa",
+           "object_a": "desk", "object_b": "bed", "object_c": "lamp",
+           "options": "A. sofa; B. desk; C. bed; D. lamp"}
 _GARBAGE = [
     "", "   ", "I cannot determine this from the images.", "`n/a`",
     "The answer depends on the lighting, and I am not sure about the scene layout at all.",
