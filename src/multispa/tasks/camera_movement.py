@@ -39,7 +39,6 @@ original frame indices in prompt order (``swapped`` ⇔ ``frames[0] > frames[1]`
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import orjson
 
 from multispa.cache.files import read_json, read_npy
 from multispa.cache.scannet_cache import load_scannet_cache
@@ -415,7 +413,7 @@ def _read_small_npy(path: Path) -> np.ndarray:
     than the read. Anything else goes to :func:`multispa.cache.files.read_npy`, which also
     reports bad files.
     """
-    data = _read_file(path)
+    data = path.read_bytes()
     if data[:8] == b"\x93NUMPY\x01\x00" and len(data) >= 10:
         end = 10 + int.from_bytes(data[8:10], "little")
         match = _NPY_V1_HEADER.fullmatch(data, 10, end)
@@ -428,26 +426,9 @@ def _read_small_npy(path: Path) -> np.ndarray:
     return read_npy(path, mmap=False)
 
 
-def _read_file(path: Path) -> bytes:
-    """The whole content of a small file, by ``os.read`` (fewer layers than ``read_bytes``)."""
-    handle = os.open(path, os.O_RDONLY)
-    try:
-        parts = []
-        while part := os.read(handle, 1 << 16):
-            parts.append(part)
-    finally:
-        os.close(handle)
-    return b"".join(parts)
-
-
 def _colour_size(path: Path) -> tuple[int, int]:
     """``(width, height)`` of a scene's colour images, pixels, from its ``meta.json``."""
-    meta_path = path / "meta.json"
-    try:
-        meta = orjson.loads(_read_file(meta_path))
-    except orjson.JSONDecodeError:  # read_json names a bad file (and reads lone surrogates)
-        meta = read_json(meta_path)
-    intrinsics = meta["color_intrinsics"]
+    intrinsics = read_json(path / "meta.json")["color_intrinsics"]
     return int(intrinsics["width"]), int(intrinsics["height"])
 
 
